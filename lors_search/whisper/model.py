@@ -18,7 +18,7 @@ from transformers import (
     WhisperTokenizer,
 )
 
-from lors_search.whisper.tokenizer import VOCAB_SIZE, WHISPER_LANGUAGES
+from lors_search.whisper.tokenizer import WHISPER_LANGUAGES
 
 SAMPLING_RATE = 16_000
 MEL_BINS = 80
@@ -42,7 +42,7 @@ def whisper_config(shape: ModelShape, tokenizer: WhisperTokenizer) -> WhisperCon
     eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     sot = tokenizer.convert_tokens_to_ids("<|startoftranscript|>")
     return WhisperConfig(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=len(tokenizer),
         num_mel_bins=MEL_BINS,
         d_model=shape.d_model,
         encoder_layers=shape.encoder_layers,
