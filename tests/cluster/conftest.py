@@ -11,21 +11,10 @@ import importlib.resources
 import json
 import re
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_files import CLUSTER_DIR, REPO_ROOT
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return REPO_ROOT
-
-
-@pytest.fixture(scope="session")
-def cluster_dir() -> Path:
-    return CLUSTER_DIR
+from cluster_files import REPO_ROOT
 
 
 @pytest.fixture(scope="session")
