@@ -1,0 +1,70 @@
+"""LoRS-Merging and its two ablation arms, per matrix (Zhao, Sun and Zhang, "Low-Rank and Sparse Model
+Merging for Multi-Lingual Speech Recognition and Translation", arXiv 2502.17380).
+
+For each expert's task-vector matrix D: L = rank-r truncated SVD of D, R = D - L, S = the k largest-|.|
+entries of R (k = floor(rho * numel), exactly k, no rescaling), D_hat = L + S; out += sum_i lambda_i D_hat_i.
+`lowrank` is L alone (k = 0), `sparse` is the top-k of D (r = 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from lors_search.merging.topk import topk_mask_
+
+if TYPE_CHECKING:
+    from lors_search.merging.plan import TensorPlan
+    from lors_search.merging.prepared import ExpertMatrix
+    from lors_search.merging.workspace import Workspace
+
+
+def add_lowrank_sparse(
+    expert: ExpertMatrix, rank: int, keep: int, scale: float, out: Tensor, workspace: Workspace
+) -> None:
+    """out += scale * (L + S) for one expert's matrix, from prepared factors (no SVD)."""
+    delta = expert.delta
+    rows, cols = delta.shape
+    numel = delta.numel()
+    if scale == 0.0:
+        return
+    # Exact shortcuts where the algebra is exact: with full rank R = 0, with k = numel S = R; D_hat = D.
+    if rank >= min(rows, cols) or keep >= numel:
+        out.add_(delta, alpha=scale)
+        return
+    if rank > expert.us.shape[1]:
+        raise ValueError(f"rank {rank} asked but factors were prepared only up to rank {expert.us.shape[1]}")
+    residual = delta
+    if rank > 0:
+        lowrank = workspace.buffer(delta.shape, delta.device, 0)
+        torch.mm(expert.us[:, :rank], expert.vh[:rank], out=lowrank)
+        out.add_(lowrank, alpha=scale)
+        if keep > 0:
+            residual = torch.sub(delta, lowrank, out=workspace.buffer(delta.shape, delta.device, 1))
+    if keep > 0:
+        magnitudes = torch.abs(residual, out=workspace.buffer(delta.shape, delta.device, 2))
+        mask = workspace.buffer(delta.shape, delta.device, 3)
+        scratch = (workspace.buffer(delta.shape, delta.device, 4), workspace.buffer(delta.shape, delta.device, 5))
+        topk_mask_(magnitudes, keep, mask, workspace.sample(numel, delta.device), scratch)
+        out.addcmul_(residual, mask, value=scale)
+
+
+def merge_lors(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor, workspace: Workspace) -> None:
+    """LoRS: low-rank part plus top-k of the residual, per expert, scaled and summed into `out`."""
+    for index, expert in enumerate(experts):
+        add_lowrank_sparse(expert, plan.ranks[index], plan.keeps[index], plan.scales[index], out, workspace)
+
+
+def merge_lowrank(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor, workspace: Workspace) -> None:
+    """Ablation arm: the rank-r part of each task vector only."""
+    for index, expert in enumerate(experts):
+        add_lowrank_sparse(expert, plan.ranks[index], 0, plan.scales[index], out, workspace)
+
+
+def merge_sparse(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor, workspace: Workspace) -> None:
+    """Ablation arm: the top-k magnitude entries of each task vector only (no low-rank part)."""
+    for index, expert in enumerate(experts):
+        add_lowrank_sparse(expert, 0, plan.keeps[index], plan.scales[index], out, workspace)

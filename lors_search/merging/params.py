@@ -1,0 +1,174 @@
+"""Merge parameters as validated objects: global values plus ordered per-tensor / per-expert overrides.
+
+What the merge YAML, the CLI flags and (later) the search space all produce; `plan.resolve_plan` turns it
+into concrete numbers per (tensor, expert). Later overrides win over earlier ones and over the globals.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lors_search.merging.registry import get_method, method_names
+from lors_search.merging.tensor_names import KINDS
+
+_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+StackName = Literal["encoder", "decoder"]
+ModuleName = Literal["self_attn", "cross_attn", "ffn"]
+KindName = Literal[KINDS]  # type: ignore[valid-type]
+
+
+class ParamValues(BaseModel):
+    """Values of the merge parameters; None means "not set here" (inherited or the method's default)."""
+
+    model_config = _CONFIG
+
+    rank: int | None = Field(None, ge=0, description="rank r of the low-rank part (capped at the smaller side)")
+    rank_ratio: float | None = Field(
+        None, ge=0.0, le=1.0, description="rank as a fraction of the smaller side: max(1, floor(ratio * side))"
+    )
+    density: float | None = Field(None, ge=0.0, le=1.0, description="kept fraction: k = floor(density * numel)")
+    scale: float | None = Field(None, description="lambda: weight of the task vector in the final sum")
+    seed: int | None = Field(None, ge=0, description="seed of DARE's random masks")
+
+    @field_validator("density", "rank_ratio", mode="before")
+    @classmethod
+    def _accept_integers(cls, value: Any) -> Any:
+        # 0 and 1 written as integers in YAML are valid fractions; booleans are not.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _scale_from_int(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_rank_form(self) -> ParamValues:
+        if self.rank is not None and self.rank_ratio is not None:
+            raise ValueError("give either rank or rank_ratio, not both")
+        return self
+
+    def given(self) -> dict[str, int | float]:
+        """The parameters set here, by name."""
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+def _as_tuple(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+class Selector(BaseModel):
+    """Which (tensor, expert) pairs an override applies to; every given field must match (AND).
+
+    layers: one index or an inclusive [first, last] range; tensors outside layers (embeddings, convs,
+    final norms) never match a `layers` selector. module: self_attn, cross_attn or ffn (a block's
+    pre-norm belongs to the block). kind: e.g. q_proj, fc1. tensor: a regex on the full name.
+    """
+
+    model_config = _CONFIG
+
+    stack: StackName | None = None
+    layers: int | tuple[int, int] | None = None
+    module: tuple[ModuleName, ...] | None = None
+    kind: tuple[KindName, ...] | None = None
+    expert: tuple[str, ...] | None = None
+    tensor: str | None = None
+
+    @field_validator("module", "kind", "expert", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        value = _as_tuple(value)
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _range_from_list(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("layers")
+    @classmethod
+    def _valid_layers(cls, value: int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"layer index must be >= 0, got {value}")
+        if isinstance(value, tuple) and not 0 <= value[0] <= value[1]:
+            raise ValueError(f"layer range must be [first, last] with 0 <= first <= last, got {list(value)}")
+        return value
+
+    @field_validator("tensor")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"tensor pattern {value!r} is not a valid regular expression: {exc}") from None
+        return value
+
+    def layer_range(self) -> tuple[int, int] | None:
+        if self.layers is None:
+            return None
+        return (self.layers, self.layers) if isinstance(self.layers, int) else self.layers
+
+    def describe(self) -> str:
+        """Compact text of the given fields, for error messages."""
+        given = {name: value for name, value in self.model_dump().items() if value is not None}
+        return ", ".join(f"{name}={value}" for name, value in given.items()) or "everything"
+
+
+class Override(BaseModel):
+    """Set parameters for the (tensor, expert) pairs `select` picks."""
+
+    model_config = _CONFIG
+
+    select: Selector
+    set: ParamValues
+
+    @model_validator(mode="after")
+    def _sets_something(self) -> Override:
+        if not self.set.given():
+            raise ValueError("an override must set at least one parameter")
+        return self
+
+
+class MergeParams(BaseModel):
+    """A merge method with its global parameters and ordered overrides."""
+
+    model_config = _CONFIG
+
+    method: str
+    params: ParamValues = ParamValues()
+    overrides: tuple[Override, ...] = ()
+
+    @field_validator("overrides", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        if name not in method_names():
+            raise ValueError(f"unknown merge method {name!r} (known: {', '.join(method_names())})")
+        return name
+
+    @model_validator(mode="after")
+    def _params_fit_method(self) -> MergeParams:
+        method = get_method(self.method)
+        places = [("params", self.params)] + [
+            (f"overrides[{index}].set", override.set) for index, override in enumerate(self.overrides)
+        ]
+        for place, values in places:
+            for name in values.given():
+                if name not in method.params:
+                    raise ValueError(
+                        f"{place}: method {self.method!r} takes no parameter {name!r} "
+                        f"(it takes: {', '.join(method.params)})"
+                    )
+        return self

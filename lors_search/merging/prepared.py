@@ -1,0 +1,110 @@
+"""Prepared experts: what each expert contributes to every merge, computed once.
+
+For the per-call merge of LoRS-Merging (arXiv 2502.17380): the fp32 task vector tau = theta_i - theta_0
+of every tensor, and for each low-rank/sparse-eligible matrix its SVD factors up to the largest rank any
+merge will ask for. Plain tensors in plain containers, so an expert can travel through Ray's object store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from lors_search.errors import UserError
+from lors_search.merging.lowrank import svd_factors
+from lors_search.merging.rules import DEFAULT_RULES, MergeRule, assign_treatments
+
+
+class ExpertMatrix(NamedTuple):
+    """One expert's view of one eligible matrix: task vector D and factors (U diag(s), V^T)."""
+
+    delta: Tensor
+    us: Tensor
+    vh: Tensor
+
+
+@dataclass
+class PreparedExpert:
+    """An expert ready for repeated merging.
+
+    deltas: fp32 task vector of every tensor whose treatment is not `base`.
+    factors: for every `lowrank_sparse` tensor, (U[:, :r] * s[:r], Vh[:r]) with r = its max rank.
+    """
+
+    name: str
+    deltas: dict[str, Tensor]
+    factors: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.deltas.values())).device
+
+    def max_rank(self, tensor: str) -> int:
+        """Largest rank this expert can serve for `tensor` without a new SVD."""
+        return self.factors[tensor][0].shape[1]
+
+    def matrix(self, tensor: str) -> ExpertMatrix:
+        us, vh = self.factors[tensor]
+        return ExpertMatrix(self.deltas[tensor], us, vh)
+
+    def to(self, device: torch.device | str) -> PreparedExpert:
+        """A copy on another device (e.g. a worker's GPU)."""
+        return PreparedExpert(
+            name=self.name,
+            deltas={name: tensor.to(device) for name, tensor in self.deltas.items()},
+            factors={name: (us.to(device), vh.to(device)) for name, (us, vh) in self.factors.items()},
+        )
+
+
+def prepare_expert(
+    base_state: Mapping[str, Tensor],
+    expert_state: Mapping[str, Tensor],
+    rules: tuple[MergeRule, ...] | list[MergeRule] = DEFAULT_RULES,
+    max_rank: int | Mapping[str, int] = 0,
+    device: torch.device | str | None = None,
+    *,
+    name: str = "expert",
+) -> PreparedExpert:
+    """Compute an expert's task vectors (fp32) and, per eligible matrix, SVD factors up to `max_rank`.
+
+    `max_rank` is one int for every eligible matrix or a per-tensor mapping (missing tensors: 0, i.e.
+    no SVD at all, as for `sparse`, `ties`, `dare`, `task_arithmetic`); it is capped at the smaller side.
+    The work runs on `device` (default: the base's), where the result stays. This is the expensive step:
+    a full SVD per eligible matrix; do it once per expert, not per merge.
+    """
+    if set(base_state) != set(expert_state):
+        missing = sorted(set(base_state) - set(expert_state))
+        extra = sorted(set(expert_state) - set(base_state))
+        what = f"lacks {missing[0]!r}" if missing else f"has extra tensor {extra[0]!r}"
+        raise UserError(f"expert {name!r} {what} compared with the base")
+    treatments = assign_treatments(base_state, rules)
+    target = torch.device(device) if device is not None else next(iter(base_state.values())).device
+    deltas: dict[str, Tensor] = {}
+    factors: dict[str, tuple[Tensor, Tensor]] = {}
+    for tensor_name, treatment in treatments.items():
+        if treatment == "base":
+            continue
+        base = base_state[tensor_name]
+        theirs = expert_state[tensor_name]
+        if base.shape != theirs.shape:
+            raise UserError(
+                f"expert {name!r} tensor {tensor_name!r} has shape {tuple(theirs.shape)}, "
+                f"the base has {tuple(base.shape)}"
+            )
+        delta = theirs.to(target, torch.float32) - base.to(target, torch.float32)
+        deltas[tensor_name] = delta
+        if treatment == "lowrank_sparse":
+            if delta.ndim != 2:
+                raise UserError(
+                    f"tensor {tensor_name!r} has shape {tuple(delta.shape)}; the lowrank_sparse treatment "
+                    "needs a 2-D matrix"
+                )
+            wanted = max_rank if isinstance(max_rank, int) else int(max_rank.get(tensor_name, 0))
+            if wanted < 0:
+                raise UserError(f"max rank for {tensor_name!r} must be >= 0, got {wanted}")
+            factors[tensor_name] = svd_factors(delta, wanted)
+    return PreparedExpert(name=name, deltas=deltas, factors=factors)
