@@ -1,1 +1,6 @@
+"""Scoring Whisper checkpoints on the dev/test sets: batched greedy decoding, WER/CER (ASR) and BLEU/chrF (ST)
+per language and task, multi-fidelity dev subsets, and the normalised scores the search optimises.
 
+Import from the submodules: `evalset.EvalSet`, `evaluator.Evaluator`, `decoding.GreedyDecoder`, `metrics`,
+`normalizer`, `scores`. This package knows nothing about Ray or merging.
+"""
