@@ -161,14 +161,14 @@ class MergeParams(BaseModel):
     @model_validator(mode="after")
     def _params_fit_method(self) -> MergeParams:
         method = get_method(self.method)
-        places = [("params", self.params)] + [
-            (f"overrides[{index}].set", override.set) for index, override in enumerate(self.overrides)
+        places = [("", self.params)] + [
+            (f"overrides[{index}].set: ", override.set) for index, override in enumerate(self.overrides)
         ]
         for place, values in places:
             for name in values.given():
                 if name not in method.params:
                     raise ValueError(
-                        f"{place}: method {self.method!r} takes no parameter {name!r} "
+                        f"{place}method {self.method!r} takes no parameter {name!r} "
                         f"(it takes: {', '.join(method.params)})"
                     )
         return self

@@ -66,6 +66,19 @@ def resolve_rank(rank: int | None, rank_ratio: float | None, shape: tuple[int, .
     return min(side, max(1, math.floor(Fraction(repr(rank_ratio)) * side)))
 
 
+def effective_globals(params: MergeParams, n_experts: int) -> dict[str, int | float | None]:
+    """The global values every (tensor, expert) starts from: the method's defaults, then `params.params`.
+
+    Keys: rank, rank_ratio (one of them None), density, scale, seed; the default scale resolved.
+    """
+    method = get_method(params.method)
+    values: dict[str, int | float | None] = {"rank": None, "rank_ratio": None, "density": 0.0, "seed": 0}
+    values.update(method.defaults)
+    values["scale"] = method.default_scale if method.default_scale is not None else 1.0 / n_experts
+    _apply(values, params.params.given())
+    return values
+
+
 def _matches_tensor(override: Override, info: TensorInfo, pattern: re.Pattern[str] | None) -> bool:
     select = override.select
     if select.stack is not None and info.stack != select.stack:
@@ -100,10 +113,7 @@ def resolve_plan(
         raise UserError(f"expert names must be unique, got {list(experts)}")
     treatments = assign_treatments(tensor_infos, rules)
 
-    base_values: dict[str, int | float | None] = {"rank": None, "rank_ratio": None, "density": 0.0, "seed": 0}
-    base_values.update(method.defaults)
-    base_values["scale"] = method.default_scale if method.default_scale is not None else 1.0 / len(experts)
-    _apply(base_values, params.params.given())
+    base_values = effective_globals(params, len(experts))
 
     patterns = [re.compile(o.select.tensor) if o.select.tensor is not None else None for o in params.overrides]
     used = [False] * len(params.overrides)

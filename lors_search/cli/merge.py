@@ -1,0 +1,145 @@
+"""`lors-search merge`: merge a base Whisper model and its experts into one checkpoint, from flags or a
+merge YAML; thin wiring of checkpoints (load, validate, save) and merging (plan, prepare, merge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from lors_search.errors import UserError
+from lors_search.merging.registry import method_names
+
+if TYPE_CHECKING:
+    from lors_search.merge_config import MergeConfig
+
+_FLAG_ONLY = ("base", "expert", "method", "rank", "rank_ratio", "density", "scale", "seed", "dtype")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "merge",
+        help="merge a base Whisper model and experts into one checkpoint",
+        description=(
+            "Merge fine-tuned Whisper experts into their base with LoRS-Merging (low-rank + sparse, "
+            "arXiv 2502.17380) or a baseline, and save a Hugging Face checkpoint. Either give the base, "
+            "experts and global parameters as flags, or a merge YAML with --config (per-layer overrides)."
+        ),
+    )
+    source = parser.add_argument_group("what to merge (or --config)")
+    source.add_argument("--config", metavar="MERGE.yaml", help="merge config file (see docs/merge-config.md)")
+    source.add_argument("--base", metavar="B", help="base model: HF directory, openai-whisper .pt, or Hub id")
+    source.add_argument(
+        "--expert", metavar="[NAME=]E", action="append", help="an expert (repeat the flag for each); like --base"
+    )
+    source.add_argument("--method", metavar="M", help=f"merge method: {', '.join(method_names())}")
+    knobs = parser.add_argument_group("global parameters (defaults depend on the method)")
+    rank = knobs.add_mutually_exclusive_group()
+    rank.add_argument("--rank", type=int, metavar="R", help="rank of the low-rank part (capped per matrix)")
+    rank.add_argument(
+        "--rank-ratio", type=float, metavar="F", help="rank as a fraction of each matrix's smaller side (0.01 = 1%%)"
+    )
+    knobs.add_argument("--density", type=float, metavar="D", help="kept fraction of the residual / task vector")
+    knobs.add_argument("--scale", type=float, metavar="L", help="lambda of the final sum (default 1/#experts)")
+    knobs.add_argument("--seed", type=int, metavar="S", help="seed of DARE's random masks")
+    output = parser.add_argument_group("output")
+    output.add_argument("--out", required=True, metavar="DIR", help="directory to write (must not exist)")
+    output.add_argument("--force", action="store_true", help="replace DIR if it exists")
+    output.add_argument(
+        "--dtype", metavar="T", help="dtype of the saved weights: float32, float16, bfloat16 (default: the base's)"
+    )
+    output.add_argument("--device", default="cpu", help="device for the maths, e.g. cpu or cuda (default cpu)")
+    parser.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace) -> MergeConfig:
+    from lors_search.merge_config import config_from_flags, load_merge_config, with_local_paths
+
+    if args.config:
+        given = [f"--{name.replace('_', '-')}" for name in _FLAG_ONLY if getattr(args, name) is not None]
+        if given:
+            raise UserError(f"--config cannot be combined with {', '.join(given)}; put them in the config file")
+        return load_merge_config(args.config)
+    missing = [flag for flag, value in (("--base", args.base), ("--expert", args.expert), ("--method", args.method)) if not value]
+    if missing:
+        raise UserError(f"missing {', '.join(missing)} (or give --config MERGE.yaml)")
+    config = config_from_flags(
+        base=args.base,
+        experts=args.expert,
+        method=args.method,
+        rank=args.rank,
+        rank_ratio=args.rank_ratio,
+        density=args.density,
+        scale=args.scale,
+        seed=args.seed,
+        dtype=args.dtype,
+    )
+    return with_local_paths(config, Path.cwd())
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked but CUDA is not available here")
+    return device
+
+
+def _progress(message: str) -> None:
+    # Progress goes to stdout: stderr carries nothing but the one-line error on bad input.
+    print(f"lors-search merge: {message}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here so that `lors-search --help` does not pay for transformers.
+    from lors_search.checkpoints import CardInfo, load_checkpoint, save_merged, validate_compatible
+    from lors_search.merging import PreparedMerger, describe_state, prepare_expert, resolve_plan
+
+    config = _config(args)
+    device = _device(args.device)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UserError(f"output directory {out.resolve()} already exists (use --force to replace it)")
+    started = time.perf_counter()
+
+    _progress(f"loading base {config.base}")
+    base = load_checkpoint(config.base)
+    experts = []
+    for expert in config.experts:
+        _progress(f"loading expert {expert.name} from {expert.path}")
+        experts.append(load_checkpoint(expert.path))
+    rules = config.effective_rules()
+    validate_compatible(base, experts, rules)
+
+    params = config.merge_params()
+    plan = resolve_plan(params, describe_state(base.state_dict), [e.name for e in config.experts], rules)
+    max_ranks = plan.max_ranks()
+    eligible = len(max_ranks)
+    base_state = {name: tensor.to(device) for name, tensor in base.state_dict.items()}
+    prepared = []
+    for source, checkpoint in zip(config.experts, experts, strict=True):
+        svds = sum(1 for rank in max_ranks.values() if rank > 0)
+        _progress(f"preparing expert {source.name} (task vector; {svds} SVDs)")
+        prepared.append(prepare_expert(base_state, checkpoint.state_dict, rules, max_ranks, device, name=source.name))
+        checkpoint.state_dict.clear()  # the task vector is all the merge needs from here on
+    _progress(f"merging with {config.method}")
+    merged = PreparedMerger(base_state, prepared).merge(config.method, plan)
+    if config.dtype is not None:
+        dtype = getattr(torch, config.dtype)
+        merged = {name: tensor.to(dtype) for name, tensor in merged.items()}
+
+    card = CardInfo(params=params, base=config.base, experts=[(e.name, e.path) for e in config.experts])
+    saved = save_merged(out, base, merged, config, card, force=args.force)
+    seconds = time.perf_counter() - started
+    print(
+        f"merged {len(config.experts)} expert(s) into {saved} with {config.method} "
+        f"({eligible} low-rank/sparse-eligible matrices, {len(merged)} tensors) in {seconds:.1f} s"
+    )
+    return 0
