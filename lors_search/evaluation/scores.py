@@ -79,7 +79,7 @@ def normalized_performance(
     """
     cells: dict[str, float | None] = {}
     for key in sorted(model):
-        reference = cell_score(key, _lookup(experts, key, "experts"), asr_error)
+        reference = cell_score(key, _lookup(experts, key, "expert"), asr_error)
         score = cell_score(key, model[key], asr_error)
         cells[key] = score / reference if reference > 0 else None
     defined = [value for value in cells.values() if value is not None]
@@ -101,7 +101,7 @@ def gain_retained(
     cells: dict[str, float | None] = {}
     for key in sorted(model):
         base_error = cell_error(key, _lookup(base, key, "base"), asr_error)
-        expert_error = cell_error(key, _lookup(experts, key, "experts"), asr_error)
+        expert_error = cell_error(key, _lookup(experts, key, "expert"), asr_error)
         gain = base_error - expert_error
         cells[key] = (base_error - cell_error(key, model[key], asr_error)) / gain if gain > 0 else None
     return GainRetained(cells=cells, tasks=_per_task(cells))
@@ -125,7 +125,7 @@ def _per_task(cells: Mapping[str, float | None]) -> dict[str, TaskSummary]:
 
 def _lookup(table: Mapping[str, CellMetrics], key: str, name: str) -> CellMetrics:
     if key not in table:
-        raise ValueError(f"{name} have no metrics for cell {key}")
+        raise ValueError(f"no {name} metrics for cell {key}")
     return table[key]
 
 
