@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformers import WhisperForConditionalGeneration
+from transformers import WhisperConfig, WhisperForConditionalGeneration
 
 from lors_search.errors import UserError
 
@@ -72,9 +72,10 @@ class PromptIds:
         return (self.start, self.languages[language], self.tasks[task], self.no_timestamps)
 
 
-def window_seconds(model: WhisperForConditionalGeneration) -> int:
-    """The audio window the encoder expects: it takes exactly 2 * max_source_positions mel frames."""
-    frames = 2 * int(model.config.max_source_positions)
+def window_seconds(config: WhisperConfig) -> int:
+    """The audio window (seconds) of a Whisper config: its encoder takes exactly 2 * max_source_positions
+    mel frames (real Whisper: 3000 frames, 30 s; the benchmark's small models: 500, 5 s)."""
+    frames = 2 * int(config.max_source_positions)
     if frames % FRAMES_PER_SECOND:
         raise UserError(f"the model expects {frames} mel frames, not a whole number of seconds")
     return frames // FRAMES_PER_SECOND

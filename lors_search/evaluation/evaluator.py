@@ -8,11 +8,13 @@ recomputed from the pooled hypotheses of the subset (`metrics.score_cells`).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm import tqdm
 from transformers import PreTrainedTokenizerBase, WhisperForConditionalGeneration
 
 from lors_search.errors import UserError
@@ -44,7 +46,12 @@ class EvalResult:
 
     @property
     def n(self) -> int:
+        """Utterances scored (rows: a clip counts once per task)."""
         return len(self.hypotheses)
+
+    @property
+    def n_clips(self) -> int:
+        return len({h.id for h in self.hypotheses})
 
 
 class Evaluator:
@@ -71,7 +78,7 @@ class Evaluator:
         if frames != self.decoder.frames:
             raise UserError(
                 f"the evaluation features have {frames} frames per clip but the model needs {self.decoder.frames}: "
-                "load the set with the model's window (decoding.window_seconds(model))"
+                "load the set with the model's window (decoding.window_seconds(model.config))"
             )
         # Every row's prompt, resolved once (this also rejects languages the model has no token for).
         prompts = {
@@ -93,13 +100,17 @@ class Evaluator:
         """Rows decoded since construction, over all calls and resets."""
         return self.decoder.rows_decoded
 
-    def evaluate(self, n_per_language: int | None = None) -> EvalResult:
-        """Metrics on the first `n_per_language` clips of each language (None: all), decoding what is missing."""
+    def evaluate(self, n_per_language: int | None = None, *, progress: bool = False) -> EvalResult:
+        """Metrics on the first `n_per_language` clips of each language (None: all), decoding what is missing;
+        `progress` shows a bar on stderr."""
         rows = self.eval_set.rows(n_per_language)
         todo = [int(row) for row in rows if int(row) not in self._hypotheses]
         start = time.perf_counter()
-        for begin in range(0, len(todo), self.batch_size):
-            self._decode(todo[begin : begin + self.batch_size])
+        with tqdm(total=len(todo), unit="utt", desc="decoding", disable=not progress, file=sys.stderr) as bar:
+            for begin in range(0, len(todo), self.batch_size):
+                batch = todo[begin : begin + self.batch_size]
+                self._decode(batch)
+                bar.update(len(batch))
         seconds = time.perf_counter() - start if todo else 0.0
         es = self.eval_set
         hypotheses = tuple(

@@ -104,7 +104,7 @@ def test_prompts_and_window(model, tokenizer) -> None:
     expected = tokenizer.convert_tokens_to_ids(["<|startoftranscript|>", "<|sv|>", "<|translate|>", "<|notimestamps|>"])
     assert list(ids.prompt("sv", "translate")) == expected
     assert ids.eos == tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    assert window_seconds(model) == 1
+    assert window_seconds(model.config) == 1
     with pytest.raises(UserError, match="no language token for 'xx'"):
         ids.prompt("xx", "transcribe")
 
