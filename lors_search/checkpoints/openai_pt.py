@@ -77,8 +77,11 @@ def hf_to_openai_name(name: str) -> str | None:
     return None
 
 
-def config_from_dims(dims: Mapping[str, Any]) -> WhisperConfig:
-    """A WhisperConfig equivalent to openai-whisper's ModelDimensions."""
+def config_from_dims(dims: Mapping[str, Any], ffn_dim: int | None = None) -> WhisperConfig:
+    """A WhisperConfig equivalent to openai-whisper's ModelDimensions.
+
+    openai-whisper's MLP is 4 * width wide; `ffn_dim`, when the weights say otherwise, takes precedence.
+    """
     missing = [key for key in _DIMS if not isinstance(dims.get(key), int)]
     if missing:
         raise UserError(f"openai-whisper dims lack integer field(s) {', '.join(missing)}")
@@ -99,8 +102,8 @@ def config_from_dims(dims: Mapping[str, Any]) -> WhisperConfig:
         encoder_attention_heads=dims["n_audio_head"],
         decoder_layers=dims["n_text_layer"],
         decoder_attention_heads=dims["n_text_head"],
-        encoder_ffn_dim=4 * width,
-        decoder_ffn_dim=4 * width,
+        encoder_ffn_dim=ffn_dim or 4 * width,
+        decoder_ffn_dim=ffn_dim or 4 * width,
         max_source_positions=dims["n_audio_ctx"],
         max_target_positions=dims["n_text_ctx"],
         bos_token_id=end,
@@ -121,7 +124,6 @@ def load_openai_checkpoint(path: Path) -> Checkpoint:
         raw.get("model_state_dict"), dict
     ):
         raise UserError(f"{path} is not an openai-whisper checkpoint (expected keys 'dims' and 'model_state_dict')")
-    config = config_from_dims(raw["dims"])
     state: dict[str, Tensor] = {}
     for name, tensor in raw["model_state_dict"].items():
         ours = openai_to_hf_name(name)
@@ -130,4 +132,6 @@ def load_openai_checkpoint(path: Path) -> Checkpoint:
         if not isinstance(tensor, Tensor):
             raise UserError(f"{path}: entry {name!r} is not a tensor")
         state[ours] = tensor
+    first_fc1 = state.get("model.encoder.layers.0.fc1.weight")
+    config = config_from_dims(raw["dims"], ffn_dim=int(first_fc1.shape[0]) if first_fc1 is not None else None)
     return Checkpoint(source=str(path), format="openai", config=config, state_dict=state)

@@ -1,0 +1,90 @@
+"""Builders for the merge tests: a tiny Whisper config, real checkpoints written with save_pretrained,
+a tiny real processor, and fine-tuned-looking experts (low-rank structure plus noise)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from transformers import (
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+    WhisperProcessor,
+    WhisperTokenizer,
+)
+
+TINY = dict(
+    vocab_size=40,
+    num_mel_bins=8,
+    d_model=32,
+    encoder_layers=2,
+    decoder_layers=2,
+    encoder_attention_heads=2,
+    decoder_attention_heads=2,
+    encoder_ffn_dim=64,
+    decoder_ffn_dim=64,
+    max_source_positions=16,
+    max_target_positions=16,
+    decoder_start_token_id=28,
+    pad_token_id=27,
+    bos_token_id=27,
+    eos_token_id=27,
+)
+LANG_TO_ID = {"<|de|>": 29, "<|es|>": 30}
+TASK_TO_ID = {"transcribe": 31, "translate": 32}
+EXPERT_NAMES = ("de", "es", "fr")
+
+
+def tiny_config(**changes: object) -> WhisperConfig:
+    return WhisperConfig(**{**TINY, **changes})
+
+
+def save_model(directory: Path, state: dict[str, Tensor], config: WhisperConfig) -> Path:
+    """Write `state` as a real HF checkpoint through WhisperForConditionalGeneration.save_pretrained."""
+    model = WhisperForConditionalGeneration(config)
+    model.load_state_dict(state, strict=False)
+    model.generation_config.lang_to_id = dict(LANG_TO_ID)
+    model.generation_config.task_to_id = dict(TASK_TO_ID)
+    model.generation_config.is_multilingual = True
+    model.generation_config._from_model_config = False
+    model.save_pretrained(directory)
+    return directory
+
+
+def write_processor(directory: Path) -> None:
+    """A real (tiny) Whisper processor: character vocabulary, 8-mel feature extractor."""
+    vocab = {c: i for i, c in enumerate("abcdefghijklmnopqrstuvwxyz ")}
+    vocab["<|endoftext|>"] = len(vocab)
+    scratch = directory / ".vocab"
+    scratch.mkdir()
+    (scratch / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (scratch / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    tokenizer = WhisperTokenizer(str(scratch / "vocab.json"), str(scratch / "merges.txt"))
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=8), tokenizer=tokenizer).save_pretrained(
+        directory
+    )
+    for file in scratch.iterdir():
+        file.unlink()
+    scratch.rmdir()
+
+
+def perturb(state: dict[str, Tensor], seed: int) -> dict[str, Tensor]:
+    """A fine-tuned-looking expert: low-rank structure plus noise on matrices, noise elsewhere; the
+    encoder's frozen sinusoid untouched."""
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, tensor in state.items():
+        if name == "model.encoder.embed_positions.weight":
+            out[name] = tensor.clone()
+            continue
+        noise = 0.01 * torch.randn(tensor.shape, generator=generator)
+        if tensor.ndim == 2:
+            rows, cols = tensor.shape
+            left = torch.randn(rows, 3, generator=generator)
+            right = torch.randn(3, cols, generator=generator)
+            noise = noise + 0.02 * left @ right
+        out[name] = tensor + noise
+    return out
