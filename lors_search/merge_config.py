@@ -65,7 +65,7 @@ class MergeConfig(MergeParams):
 
     @field_validator("experts", "rules", mode="before")
     @classmethod
-    def _list_to_tuple(cls, value: Any) -> Any:
+    def _source_lists_to_tuples(cls, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value
 
     @model_validator(mode="after")
