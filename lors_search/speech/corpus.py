@@ -104,7 +104,9 @@ def build_corpus(
         dataset = DatasetDict(
             {split: Dataset.from_file(str(staging / f"{split}.arrow"), split=split) for split in SPLITS}
         )
-        dataset.save_to_disk(str(tmp))
+        with _quiet_datasets():
+            # An empty split needs an explicit shard, or datasets 5.2 writes none and cannot load it back.
+            dataset.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS if not len(dataset[s])})
         del dataset
         shutil.rmtree(staging)
         atomic_write_text(tmp / SPEC_FILE, spec.to_json())
@@ -190,6 +192,20 @@ def _record_batch(rows: list[tuple[PlannedClip, RenderedClip]], schema: pa.Schem
         for f in schema
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Silence datasets' own per-split progress bars; ours already covers the build."""
+    from datasets.utils import logging as datasets_logging
+
+    enabled = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            datasets_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 English, the translation target: cardinals, ordinals and cardinals agreeing with a following noun.
 
 Built on `num2words` (0.5.14), with its slips corrected where the written form is wrong or inconsistent:
-German "einhunderteinstausend", Spanish "veintiuno mil", Italian "ventunomila", Dutch "honderdéén",
+German "einhunderteinstausend", Spanish "veintiuno mil", Italian "ventunomila" and "centotre", Dutch "honderdéén",
 Swedish "etttusen" and "tjugode", French "quatre-vingtsième", English thousands commas; Catalan and Spanish ordinals are written here
 (num2words fails on Catalan 30th and spells Spanish 11th-19th inconsistently). All output is lower case.
 """
@@ -50,7 +50,9 @@ def _fix_es(text: str) -> str:
 
 
 def _fix_it(text: str) -> str:
-    return text.replace("unomila", "unmila")
+    # A final "tre" after other digits carries the accent (ventitré, quattrocentotré); num2words drops it
+    # above 100.
+    return re.sub(r"(?<=\w)tre$", "tré", text.replace("unomila", "unmila"))
 
 
 def fix_dutch_compound(text: str) -> str:

@@ -91,7 +91,8 @@ class CorpusPlan:
         key = FORMS[clip.key.form].key(code)
         subset = self.spec.subsets[clip.subset_index]
         index = int(clip.id.rsplit("-", 1)[1])
-        draws = _voice_draws(self.spec, subset, clip.subset_index, clip.language, index, round_)
+        seed = subset_seed(self.spec, clip.subset_index)
+        draws = _voice_draws(self.spec, subset, seed, clip.language, index, round_)
         return _planned(self.spec, subset, clip.subset_index, clip.language, index, key, draws)
 
 
@@ -173,11 +174,21 @@ def _rng(spec: CorpusSpec, *parts: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, *parts])
 
 
+def subset_seed(spec: CorpusSpec, index: int) -> int:
+    """A seed for subset `index` drawn from its own settings (plus its rank among identical subsets), not
+    from its position: adding or removing other subsets leaves its clips unchanged, so a recipe can grow
+    its training data without touching dev and test."""
+    subset = spec.subsets[index]
+    text = subset.model_dump_json()
+    rank = sum(other.model_dump_json() == text for other in spec.subsets[:index])
+    return int(_salt("subset", text, rank)) >> 1
+
+
 def _voice_draws(
-    spec: CorpusSpec, subset: Subset, subset_index: int, language: str, index: int, round_: int
+    spec: CorpusSpec, subset: Subset, seed: int, language: str, index: int, round_: int
 ) -> tuple[VoiceDraw, ...]:
     domain: VoiceDomain = spec.domains[subset.domain]
-    rng = _rng(spec, _VOICE, subset_index, SPOKEN_LANGUAGES.index(language), index, round_)
+    rng = _rng(spec, _VOICE, seed, SPOKEN_LANGUAGES.index(language), index, round_)
     draws = []
     for _ in range(spec.voice_attempts):
         variant = domain.variants[int(rng.integers(len(domain.variants)))]
@@ -225,6 +236,7 @@ def plan_corpus(spec: CorpusSpec) -> CorpusPlan:
     """Every clip of the corpus, or a `UserError` naming the first subset whose content pool is too small."""
     plan = CorpusPlan(spec=spec, clips={split: [] for split in SPLITS})
     for s, subset in enumerate(spec.subsets):
+        seed = subset_seed(spec, s)
         for language in spec.subset_languages(subset):
             lang_index = SPOKEN_LANGUAGES.index(language)
             forms = subset.forms_for(language)
@@ -232,7 +244,7 @@ def plan_corpus(spec: CorpusSpec) -> CorpusPlan:
             for form, count in form_counts(forms, subset.clips_per_language).items():
                 value_range = forms[form].range or FORMS[form].default_range
                 pool = content_pool(spec, form, subset.split, value_range)
-                rng = _rng(spec, _CONTENT, s, lang_index, list(FORMS).index(form))
+                rng = _rng(spec, _CONTENT, seed, lang_index, list(FORMS).index(form))
                 stream = KeyStream(pool, rng, subset.repeats)
                 codes = [code for code in stream.take(count) if code is not None]
                 if len(codes) < count:
@@ -246,8 +258,8 @@ def plan_corpus(spec: CorpusSpec) -> CorpusPlan:
                     )  # fmt: skip
                 keys.extend(FORMS[form].key(code) for code in codes)
                 plan._streams[(s, language, form)] = stream
-            order = _rng(spec, _ORDER, s, lang_index).permutation(len(keys))
+            order = _rng(spec, _ORDER, seed, lang_index).permutation(len(keys))
             for index, k in enumerate(order):
-                draws = _voice_draws(spec, subset, s, language, index, 0)
+                draws = _voice_draws(spec, subset, seed, language, index, 0)
                 plan.clips[subset.split].append(_planned(spec, subset, s, language, index, keys[k], draws))
     return plan
