@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     evaluator = Evaluator(
         model, tokenizer, eval_set, batch_size=batch_size, device=device, max_new_tokens=max_new_tokens
     )
-    result = evaluator.evaluate(limit, progress=not args.json and sys.stderr.isatty())
+    result = evaluator.evaluate(limit, progress=sys.stderr.isatty())  # stderr: --json keeps stdout clean
     if args.json:
         print(json.dumps(result.cells, indent=2, allow_nan=False))
     else:

@@ -79,3 +79,13 @@ def test_window_mismatch_is_refused(model, tokenizer, dev) -> None:
         Evaluator(model, tokenizer, wide)
     with pytest.raises(UserError, match="batch size must be at least 1"):
         Evaluator(model, tokenizer, dev, batch_size=0)
+
+
+def test_read_only_memory_mapped_features(model, tokenizer, dev, tmp_path) -> None:
+    """The speech package hands out cached features as read-only memory maps."""
+    np.save(tmp_path / "dev.npy", np.asarray(dev.features, dtype=np.float16))
+    mapped = np.load(tmp_path / "dev.npy", mmap_mode="r")
+    assert not mapped.flags.writeable
+    same = EvalSet.build(mapped, dev.clip_ids, dev.clip_languages, dev.transcripts, dev.translations)
+    expected = Evaluator(model, tokenizer, dev).evaluate(3)
+    assert _outcome(Evaluator(model, tokenizer, same, batch_size=5).evaluate(3)) == _outcome(expected)
