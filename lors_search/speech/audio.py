@@ -84,38 +84,42 @@ class Resampler:
         return out.reshape(-1)[:n_out]
 
 
-def frame_energy(signal: np.ndarray, rate: int) -> np.ndarray:
-    """Mean square of consecutive `FRAME_SECONDS` frames (the last partial frame included)."""
+def _frames(signal: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean square and sample count of consecutive `FRAME_SECONDS` frames (the last one may be partial)."""
     size = max(1, round(FRAME_SECONDS * rate))
     n = -(-len(signal) // size)
-    padded = np.zeros(n * size, dtype=np.float64)
+    padded = np.zeros(n * size, dtype=np.float32)
     padded[: len(signal)] = signal
-    squares = padded.reshape(n, size) ** 2
+    squares = np.square(padded.reshape(n, size), dtype=np.float64).sum(axis=1)
     counts = np.full(n, size, dtype=np.float64)
     if n and len(signal) % size:
         counts[-1] = len(signal) % size
-    return squares.sum(axis=1) / counts
+    return squares / np.maximum(counts, 1), counts
 
 
-def voiced_frames(signal: np.ndarray, rate: int, floor_db: float = VOICED_FLOOR_DB) -> np.ndarray:
-    """Boolean mask of frames whose energy is within `floor_db` of the loudest frame."""
-    energy = frame_energy(signal, rate)
+def frame_energy(signal: np.ndarray, rate: int) -> np.ndarray:
+    """Mean square of consecutive `FRAME_SECONDS` frames (the last partial frame included)."""
+    return _frames(signal, rate)[0]
+
+
+def _voiced(energy: np.ndarray, floor_db: float) -> np.ndarray:
     if energy.size == 0 or energy.max() <= 0:
         return np.zeros(energy.shape, dtype=bool)
     return energy >= energy.max() * 10 ** (-floor_db / 10)
 
 
+def voiced_frames(signal: np.ndarray, rate: int, floor_db: float = VOICED_FLOOR_DB) -> np.ndarray:
+    """Boolean mask of frames whose energy is within `floor_db` of the loudest frame."""
+    return _voiced(frame_energy(signal, rate), floor_db)
+
+
 def speech_power(signal: np.ndarray, rate: int) -> float:
     """Mean square of the signal over its voiced frames: the 'S' of the SNR, so pauses and the silence
     around an utterance do not lower it."""
-    mask = voiced_frames(signal, rate)
+    energy, counts = _frames(signal, rate)
+    mask = _voiced(energy, VOICED_FLOOR_DB)
     if not mask.any():
         return 0.0
-    size = max(1, round(FRAME_SECONDS * rate))
-    energy = frame_energy(signal, rate)
-    counts = np.full(energy.shape, size, dtype=np.float64)
-    if len(signal) % size:
-        counts[-1] = len(signal) % size
     return float((energy[mask] * counts[mask]).sum() / counts[mask].sum())
 
 
@@ -136,14 +140,14 @@ def coloured_noise(length: int, colour: NoiseColour, rng: np.random.Generator) -
     """Unit-power Gaussian noise: flat spectrum (white) or power falling as 1/f (pink)."""
     if length == 0:
         return np.zeros(0, dtype=np.float64)
-    white = rng.standard_normal(length)
     if colour == "white":
-        noise = white
+        noise = rng.standard_normal(length)
     elif colour == "pink":
-        spectrum = np.fft.rfft(white)
-        freqs = np.arange(spectrum.size, dtype=np.float64)
-        freqs[0] = 1.0  # the DC bin is zeroed below; avoid dividing by zero
-        spectrum /= np.sqrt(freqs)
+        # Drawn directly in the frequency domain (independent complex Gaussian bins scaled by 1/sqrt(f)),
+        # which is Gaussian noise with a 1/f power spectrum at the cost of one inverse FFT.
+        bins = length // 2 + 1
+        spectrum = rng.standard_normal(bins) + 1j * rng.standard_normal(bins)
+        spectrum[1:] /= np.sqrt(np.arange(1, bins, dtype=np.float64))
         spectrum[0] = 0.0
         noise = np.fft.irfft(spectrum, n=length)
     else:

@@ -2,8 +2,9 @@
 a `datasets.DatasetDict` (splits train/dev/test) with `save_to_disk`, plus the spec as JSON beside it.
 
 Rows come out in plan order whatever the number of workers (an ordered `imap`; replacements for clips
-that do not fit the window are rendered in the parent, in order), and every clip's audio depends only on
-its own plan entry, so the same spec gives bit-identical audio and texts with 1 or N workers. The output
+that do not fit the window are rendered in the parent, in order). Clips are synthesised in fixed chunks
+of consecutive clips of one subset and language, each chunk in a fresh eSpeak session, so a clip's audio
+depends only on the plan, and the same spec gives bit-identical audio and texts with 1 or N workers. The output
 directory appears atomically (`lors_search.fsutil.atomic_output_dir`). Audio is stored as a plain float32
 list column: the `datasets.Audio` feature needs torchcodec, which does not load beside the CPU torch here.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,9 +26,9 @@ import pyarrow as pa
 
 from lors_search.errors import UserError
 from lors_search.fsutil import atomic_output_dir, atomic_write_text
-from lors_search.speech.plan import CorpusPlan, PlannedClip, plan_corpus
+from lors_search.speech.plan import ClipJob, CorpusPlan, PlannedClip, plan_corpus
 from lors_search.speech.spec import SPLITS, CorpusSpec, Split, load_corpus_spec, parse_corpus_spec
-from lors_search.speech.synth import SAMPLING_RATE, RenderedClip, render_clip
+from lors_search.speech.synth import SAMPLING_RATE, RenderedClip, render_chunk
 
 __all__ = ["CorpusSpec", "build_corpus", "corpus_features", "read_corpus_spec", "SPEC_FILE", "INFO_FILE"]
 
@@ -34,6 +36,8 @@ SPEC_FILE = "corpus_spec.json"
 INFO_FILE = "corpus_info.json"
 _BATCH_ROWS = 256
 _MAX_REPLACEMENTS = 50  # per clip slot, before the build gives up
+CHUNK_CLIPS = 16  # clips per eSpeak session: loading a voice costs about as much as saying a clip
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -147,7 +151,7 @@ def _write_split(
                         f"{plan.spec.window_seconds}-s window; lower the range or raise the speaking rate"
                     )
                 clip = plan.replacement(clip, round_)
-                rendered = render_clip(clip.job)
+                rendered = render_chunk([clip.job])[0]
                 replaced += 1
             rows.append((clip, rendered))
             durations.append(len(rendered.samples) / SAMPLING_RATE)
@@ -213,10 +217,38 @@ def _renderer(workers: int) -> Iterator[Callable[[list[PlannedClip]], Iterator[R
     """A function that renders clips in order: in this process, or in a pool of spawned workers (spawn,
     not fork: the parent may hold torch threads, and each worker needs its own eSpeak engine)."""
     if workers == 1:
-        yield lambda clips: (render_clip(clip.job) for clip in clips)
+        yield lambda clips: (clip for chunk in map(render_chunk, _chunks(clips)) for clip in chunk)
         return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        yield lambda clips: pool.imap(render_clip, [clip.job for clip in clips], chunksize=8)
+    # One BLAS thread per worker: the workers already fill the cores, and idle BLAS threads spinning
+    # beside them made a 2-worker build slower than a 1-worker one on this 2-core machine (measured).
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(workers)  # the workers start here, with that environment
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    with pool:
+        yield lambda clips: (clip for chunk in pool.imap(render_chunk, _chunks(clips)) for clip in chunk)
+
+
+def _chunks(clips: list[PlannedClip]) -> list[list[ClipJob]]:
+    """Jobs cut into runs of at most `CHUNK_CLIPS` consecutive clips of one subset and language, each
+    rendered in one eSpeak session. The cuts depend on the plan only (a clip's position in its subset and
+    language), never on the number of workers, so neither does the audio."""
+    chunks: list[list[ClipJob]] = []
+    previous: tuple[int, str] | None = None
+    for clip in clips:
+        group = (clip.subset_index, clip.language)
+        index = int(clip.id.rsplit("-", 1)[1])
+        if group != previous or index % CHUNK_CLIPS == 0:
+            chunks.append([])
+        chunks[-1].append(clip.job)
+        previous = group
+    return chunks
 
 
 @contextlib.contextmanager

@@ -7,19 +7,22 @@ API used: eSpeak NG's classic `speak_lib.h` interface in synchronous mode (`espe
 
 Determinism: the library keeps synthesis state in C statics that no API call resets (the pitch-flutter
 phase in `AdvanceParameters`, the automatic gain, the echo buffer), so the same text synthesised twice in
-one process differs sample by sample. Each utterance therefore runs in a freshly loaded copy of the library
-(`dlclose` + `dlopen`, about 4 ms), seeded with `espeak_ng_SetRandSeed`: the audio depends only on the
-arguments, never on what the process synthesised before, which is what lets a worker pool reproduce a
-single-process build bit for bit. Rate and pitch are set explicitly on every call for the same reason.
+one process differs sample by sample. Speech is therefore made in sessions, each a freshly loaded copy of
+the library (`dlclose` + `dlopen`, then loading the voice: about 4 ms), with `espeak_ng_SetRandSeed` set
+per utterance: what a session says depends only on its calls, never on what the process did before, which
+is what lets a worker pool reproduce a single-process build bit for bit. Rate and pitch are set explicitly
+on every call for the same reason. `Espeak.synthesize` is a session of one utterance.
 """
 
 from __future__ import annotations
 
 import _ctypes
+import contextlib
 import ctypes
 import functools
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -126,30 +129,56 @@ class Espeak:
             self._checked_voices[voice] = ok
         return self._checked_voices[voice]
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A freshly loaded copy of the library for a run of utterances. What a session says depends on
+        the arguments of its calls and on the utterances before them in the same session, nothing else."""
+        with self._lock:
+            lib = self._open()
+            try:
+                yield Session(self, lib)
+            finally:
+                self._close(lib)
+
+    def synthesize(self, text: str, voice: str, *, rate: int = 175, pitch: int = 50, seed: int = 0) -> np.ndarray:
+        """Speak `text` in a session of its own: the result depends only on the arguments."""
+        with self.session() as session:
+            return session.synthesize(text, voice, rate=rate, pitch=pitch, seed=seed)
+
+    def _take_chunks(self) -> list[np.ndarray]:
+        chunks, self._chunks = self._chunks, []
+        return chunks
+
+
+class Session:
+    """Synthesis in one loaded copy of the library (see `Espeak.session`)."""
+
+    def __init__(self, owner: Espeak, lib: ctypes.CDLL) -> None:
+        self._owner, self._lib = owner, lib
+
     def synthesize(self, text: str, voice: str, *, rate: int = 175, pitch: int = 50, seed: int = 0) -> np.ndarray:
         """Speak `text` with `voice` at `rate` words/min and `pitch` (0-99): float32 samples in [-1, 1)
-        at `SAMPLE_RATE`. The result depends only on the arguments."""
+        at `SAMPLE_RATE`."""
         if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
             raise ValueError(f"rate {rate} outside {RATE_RANGE}")
         if not PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1]:
             raise ValueError(f"pitch {pitch} outside {PITCH_RANGE}")
-        if not self.has_voice(voice):
+        variant = voice.partition("+")[2]
+        # SetVoiceByName accepts an unknown variant silently, so variants are checked against the files.
+        if variant and variant not in available_variants():
             raise UserError(f"eSpeak NG has no voice {voice!r}")
+        lib = self._lib
+        lib.espeak_ng_SetRandSeed(seed)
+        if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+            raise UserError(f"eSpeak NG has no voice {voice!r}")
+        # Rate and pitch persist across calls: set both every time.
+        lib.espeak_SetParameter(_PARAM_RATE, rate, 0)
+        lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
+        self._owner._take_chunks()
         encoded = text.encode("utf-8") + b"\0"
-        with self._lock:
-            lib = self._open()
-            try:
-                lib.espeak_ng_SetRandSeed(seed)
-                if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
-                    raise UserError(f"eSpeak NG has no voice {voice!r}")
-                lib.espeak_SetParameter(_PARAM_RATE, rate, 0)
-                lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
-                self._chunks = []
-                status = lib.espeak_Synth(encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-                lib.espeak_Synchronize()
-            finally:
-                self._close(lib)
-            chunks, self._chunks = self._chunks, []
+        status = lib.espeak_Synth(encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        lib.espeak_Synchronize()
+        chunks = self._owner._take_chunks()
         if status != _EE_OK:
             raise RuntimeError(f"espeak_Synth failed with status {status} for {text!r}")
         if not chunks:

@@ -11,7 +11,7 @@ import numpy as np
 
 from lors_search.speech import audio
 from lors_search.speech.espeak import SAMPLE_RATE as ESPEAK_RATE
-from lors_search.speech.espeak import engine, voice_name
+from lors_search.speech.espeak import Session, engine, voice_name
 from lors_search.speech.plan import ClipJob, VoiceDraw
 
 SAMPLING_RATE = 16_000  # Whisper's input rate
@@ -33,23 +33,34 @@ class RenderedClip:
     voice: str
 
 
-def speak(text: str, language: str, draw: VoiceDraw, trim_margin_seconds: float = 0.1) -> np.ndarray:
-    """Clean 16-kHz speech for `text` with the voice of `draw`, leading and trailing silence trimmed."""
-    raw = engine().synthesize(
-        text, voice_name(language, draw.variant), rate=draw.rate, pitch=draw.pitch, seed=draw.synth_seed
-    )
+def speak(
+    text: str, language: str, draw: VoiceDraw, trim_margin_seconds: float = 0.1, session: Session | None = None
+) -> np.ndarray:
+    """Clean 16-kHz speech for `text` with the voice of `draw`, leading and trailing silence trimmed (in
+    `session`, or in a session of its own)."""
+    voice = voice_name(language, draw.variant)
+    if session is None:
+        raw = engine().synthesize(text, voice, rate=draw.rate, pitch=draw.pitch, seed=draw.synth_seed)
+    else:
+        raw = session.synthesize(text, voice, rate=draw.rate, pitch=draw.pitch, seed=draw.synth_seed)
     speech = audio.trim_silence(resampler()(raw), SAMPLING_RATE, trim_margin_seconds)
     if speech.size == 0:
         raise RuntimeError(f"eSpeak NG produced silence for {text!r} ({language})")
     return speech
 
 
-def render_clip(job: ClipJob) -> RenderedClip | None:
+def render_chunk(jobs: list[ClipJob]) -> list[RenderedClip | None]:
+    """Render clips one after the other in one eSpeak session (the voice is loaded once for all of them)."""
+    with engine().session() as session:
+        return [render_clip(job, session) for job in jobs]
+
+
+def render_clip(job: ClipJob, session: Session | None = None) -> RenderedClip | None:
     """The clip said with the first voice draw that fits the window; None when none does (the caller then
     replaces the content: clips are re-drawn, never truncated)."""
     window = job.window_seconds * SAMPLING_RATE
     for draw in job.draws:
-        speech = speak(job.text, job.language, draw, job.trim_margin_seconds)
+        speech = speak(job.text, job.language, draw, job.trim_margin_seconds, session)
         if len(speech) > window:
             continue
         if job.fill_window:

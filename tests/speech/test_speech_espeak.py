@@ -47,6 +47,21 @@ def test_output_depends_only_on_the_arguments() -> None:
     assert np.array_equal(first, again)
 
 
+def test_a_session_depends_only_on_its_own_calls() -> None:
+    eng = engine()
+    calls = [("tres mil", "es+m2", 160), ("zweihundert", "de+klatt", 200), ("tres mil", "es+m2", 160)]
+
+    def run() -> list[np.ndarray]:
+        with eng.session() as session:
+            return [session.synthesize(text, voice, rate=rate, seed=1) for text, voice, rate in calls]
+
+    first = run()
+    eng.synthesize("quelque chose", "fr+f1", rate=250)
+    second = run()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert eng.synthesize("tres mil", "es+m2", rate=160, seed=1).shape == first[0].shape
+
+
 def test_rate_pitch_and_variant_change_the_voice() -> None:
     eng = engine()
     base = eng.synthesize("tres mil cuatrocientos", "es", rate=150, pitch=50)
