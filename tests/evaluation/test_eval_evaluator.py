@@ -87,5 +87,8 @@ def test_read_only_memory_mapped_features(model, tokenizer, dev, tmp_path) -> No
     mapped = np.load(tmp_path / "dev.npy", mmap_mode="r")
     assert not mapped.flags.writeable
     same = EvalSet.build(mapped, dev.clip_ids, dev.clip_languages, dev.transcripts, dev.translations)
-    expected = Evaluator(model, tokenizer, dev).evaluate(3)
-    assert _outcome(Evaluator(model, tokenizer, same, batch_size=5).evaluate(3)) == _outcome(expected)
+    # Built without strata, so the multi-fidelity order differs: compare full evaluations, rows sorted.
+    expected = Evaluator(model, tokenizer, dev).evaluate()
+    result = Evaluator(model, tokenizer, same, batch_size=5).evaluate()
+    assert result.cells == expected.cells
+    assert sorted(result.hypotheses, key=repr) == sorted(expected.hypotheses, key=repr)
