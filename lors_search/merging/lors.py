@@ -29,7 +29,7 @@ def add_lowrank_sparse(
     delta = expert.delta
     rows, cols = delta.shape
     numel = delta.numel()
-    if scale == 0.0:
+    if scale == 0.0 or (rank == 0 and keep == 0):
         return
     # Exact shortcuts where the algebra is exact: with full rank R = 0, with k = numel S = R; D_hat = D.
     if rank >= min(rows, cols) or keep >= numel:
@@ -37,19 +37,25 @@ def add_lowrank_sparse(
         return
     if rank > expert.us.shape[1]:
         raise ValueError(f"rank {rank} asked but factors were prepared only up to rank {expert.us.shape[1]}")
-    residual = delta
-    if rank > 0:
-        lowrank = workspace.buffer(delta.shape, delta.device, 0)
-        torch.mm(expert.us[:, :rank], expert.vh[:rank], out=lowrank)
-        out.add_(lowrank, alpha=scale)
-        if keep > 0:
-            residual = torch.sub(delta, lowrank, out=workspace.buffer(delta.shape, delta.device, 1))
-    if keep > 0:
-        magnitudes = torch.abs(residual, out=workspace.buffer(delta.shape, delta.device, 2))
-        mask = workspace.buffer(delta.shape, delta.device, 3)
-        scratch = (workspace.buffer(delta.shape, delta.device, 4), workspace.buffer(delta.shape, delta.device, 5))
-        topk_mask_(magnitudes, keep, mask, workspace.sample(numel, delta.device), scratch)
-        out.addcmul_(residual, mask, value=scale)
+    us, vh = expert.us[:, :rank], expert.vh[:rank]
+    if keep == 0:
+        out.addmm_(us, vh, alpha=scale)
+        return
+    device = delta.device
+    mask = workspace.buffer(delta.shape, device, 3)
+    sample, flags = workspace.sample(numel, device), workspace.flags(delta.shape, device)
+    if rank == 0:
+        magnitudes = torch.abs(delta, out=workspace.buffer(delta.shape, device, 2))
+        topk_mask_(magnitudes, keep, mask, sample, flags)
+        out.addcmul_(delta, mask, value=scale)
+        return
+    # L + S = D - R * (1 - m) with R = D - L: one fused matrix product and no separate L, and the kept
+    # entries come out as exactly D.
+    residual = torch.addmm(delta, us, vh, alpha=-1.0, out=workspace.buffer(delta.shape, device, 1))
+    magnitudes = torch.abs(residual, out=workspace.buffer(delta.shape, device, 2))
+    topk_mask_(magnitudes, keep, mask, sample, flags, complement=True)
+    out.add_(delta, alpha=scale)
+    out.addcmul_(residual, mask, value=-scale)
 
 
 def merge_lors(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor, workspace: Workspace) -> None:

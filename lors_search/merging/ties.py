@@ -51,7 +51,7 @@ def merge_matrix(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor,
     trimmed: list[Tensor] = []
     mask = workspace.buffer(shape, device, 0)
     magnitudes = workspace.buffer(shape, device, 1)
-    scratch = (workspace.buffer(shape, device, 2), workspace.buffer(shape, device, 3))
+    scratch = workspace.flags(shape, device)
     for index, expert in enumerate(experts):
         scale, keep = plan.scales[index], plan.keeps[index]
         if scale == 0.0 or keep == 0:

@@ -21,6 +21,9 @@ def test_exactly_k_largest_survive(numel: int, density: float) -> None:
     if k:
         expected[torch.topk(values.abs(), k).indices] = 1.0
     assert torch.equal(mask, expected)
+    dropped = torch.empty(numel)
+    topk_mask_(values.abs(), k, dropped, sample_index(numel), complement=True)
+    assert torch.equal(dropped, 1.0 - expected)
 
 
 def test_bracket_and_plain_kthvalue_agree_on_skewed_data() -> None:
@@ -38,6 +41,8 @@ def test_ties_keep_exactly_k_lowest_index_first() -> None:
     mask = torch.empty(6)
     topk_mask_(values, 3, mask)
     assert mask.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    topk_mask_(values, 3, mask, complement=True)
+    assert mask.tolist() == [1.0, 0.0, 0.0, 0.0, 1.0, 1.0]
     # The same on a tensor big enough for the bracketed path: all zeros, k of them kept.
     zeros = torch.zeros(100_000)
     big = torch.empty(100_000)
