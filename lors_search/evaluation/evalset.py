@@ -198,25 +198,6 @@ def _read_split(data_dir: Path, split: str) -> dict[str, list]:
 
 
 def _load_features(data_dir: Path, split: str, window_seconds: int | None) -> np.ndarray:
-    try:
-        from lors_search.speech.features import load_features
-    except ModuleNotFoundError as exc:
-        if exc.name != "lors_search.speech.features":
-            raise
-        return _features_from_audio(data_dir, split, window_seconds)
+    from lors_search.speech.features import load_features
+
     return load_features(data_dir, split, window_seconds=window_seconds)
-
-
-def _features_from_audio(data_dir: Path, split: str, window_seconds: int | None) -> np.ndarray:
-    """Uncached log-mels straight from the `audio` column, for installs without the speech package."""
-    import datasets
-    from transformers import WhisperFeatureExtractor
-
-    from lors_search.whisper.model import MEL_BINS, SAMPLING_RATE
-
-    if window_seconds is None:
-        raise UserError("the feature window (seconds) must be given to compute features from audio")
-    extractor = WhisperFeatureExtractor(feature_size=MEL_BINS, sampling_rate=SAMPLING_RATE, chunk_length=window_seconds)
-    audio = datasets.load_from_disk(str(data_dir))[split]["audio"]
-    arrays = [np.asarray(clip, dtype=np.float32) for clip in audio]
-    return extractor(arrays, sampling_rate=SAMPLING_RATE, return_tensors="np").input_features.astype(np.float16)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import CLIPS_PER_LANGUAGE, LANGUAGES
+from eval_fixtures import CLIPS_PER_LANGUAGE, LANGUAGES, WINDOW_SECONDS
 
 from lors_search.cli import main
 
@@ -24,6 +25,7 @@ def test_json_is_the_only_stdout(bench) -> None:
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},  # see conftest._one_thread
     )
     assert done.returncode == 0, done.stderr
     cells = json.loads(done.stdout)
@@ -43,7 +45,7 @@ def test_json_matches_the_library(bench, model, tokenizer, capsys) -> None:
                  "--json", "--langs", "fr", "es", "--tasks", "translate", "--limit", "3", "--device", "cpu"])
     assert code == 0
     cells = json.loads(capsys.readouterr().out)
-    test = load_eval_set(bench.data_dir, "test", window_seconds=1, languages=["es", "fr"], tasks=["translate"],
+    test = load_eval_set(bench.data_dir, "test", window_seconds=WINDOW_SECONDS, languages=["es", "fr"], tasks=["translate"],
                          allow_test=True)
     assert cells == json.loads(json.dumps(Evaluator(model, tokenizer, test).evaluate(3).cells))
     assert set(cells) == {"es/translate", "fr/translate"} and all(m["n"] == 3 for m in cells.values())

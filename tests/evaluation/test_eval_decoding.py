@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from lors_search.errors import UserError
+from eval_fixtures import WINDOW_SECONDS
+
 from lors_search.evaluation.decoding import GreedyDecoder, PromptIds, window_seconds
 
 
@@ -73,7 +75,7 @@ def test_untrained_model_runs_to_max_new_tokens(tokenizer, dev) -> None:
     from lors_search.whisper.model import ModelShape, new_model
 
     shape = ModelShape(d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=2, ffn_dim=64,
-                       window_seconds=1, max_target_positions=16)
+                       window_seconds=WINDOW_SECONDS, max_target_positions=16)
     model = new_model(shape, tokenizer, seed=3).eval()
     decoder = GreedyDecoder(model)
     assert decoder.max_new_tokens == 12  # max_target_positions minus the 4-token prompt
@@ -104,7 +106,7 @@ def test_prompts_and_window(model, tokenizer) -> None:
     expected = tokenizer.convert_tokens_to_ids(["<|startoftranscript|>", "<|sv|>", "<|translate|>", "<|notimestamps|>"])
     assert list(ids.prompt("sv", "translate")) == expected
     assert ids.eos == tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    assert window_seconds(model.config) == 1
+    assert window_seconds(model.config) == WINDOW_SECONDS
     with pytest.raises(UserError, match="no language token for 'xx'"):
         ids.prompt("xx", "transcribe")
 
@@ -113,5 +115,5 @@ def test_bad_decoder_inputs(model) -> None:
     with pytest.raises(UserError, match="max_new_tokens must be between 1 and 20"):
         GreedyDecoder(model, max_new_tokens=21)
     decoder = GreedyDecoder(model)
-    with pytest.raises(UserError, match="features have 3000 frames but the model needs 100"):
+    with pytest.raises(UserError, match="features have 3000 frames but the model needs 200"):
         decoder.decode(np.zeros((1, 80, 3000), dtype=np.float16), [0], [decoder.ids.prompt("de", "transcribe")])

@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import CLIPS_PER_LANGUAGE, LANGUAGES, WINDOW_SECONDS
+from eval_fixtures import CLIPS_PER_LANGUAGE, LANGUAGES, WINDOW_SECONDS
 
 from lors_search.errors import UserError
 from lors_search.evaluation.evalset import EvalSet, load_eval_set
@@ -78,15 +78,15 @@ def test_test_split_needs_allow_test(bench) -> None:
 
 def test_clear_errors(bench, tmp_path) -> None:
     with pytest.raises(UserError, match="does not exist"):
-        load_eval_set(tmp_path / "missing", "dev", window_seconds=1)
+        load_eval_set(tmp_path / "missing", "dev", window_seconds=WINDOW_SECONDS)
     with pytest.raises(UserError, match="is not a dataset saved with save_to_disk"):
-        load_eval_set(tmp_path, "dev", window_seconds=1)
+        load_eval_set(tmp_path, "dev", window_seconds=WINDOW_SECONDS)
     with pytest.raises(UserError, match="unknown split 'validation'"):
-        load_eval_set(bench.data_dir, "validation", window_seconds=1)
+        load_eval_set(bench.data_dir, "validation", window_seconds=WINDOW_SECONDS)
     with pytest.raises(UserError, match=r"language\(s\) sv not in the dev split .* \(it has de, es, fr\)"):
-        load_eval_set(bench.data_dir, "dev", window_seconds=1, languages=["de", "sv"])
+        load_eval_set(bench.data_dir, "dev", window_seconds=WINDOW_SECONDS, languages=["de", "sv"])
     with pytest.raises(UserError, match=r"unknown task\(s\) summarise"):
-        load_eval_set(bench.data_dir, "dev", window_seconds=1, tasks=["summarise"])
+        load_eval_set(bench.data_dir, "dev", window_seconds=WINDOW_SECONDS, tasks=["summarise"])
 
 
 def test_missing_split_and_columns(tmp_path) -> None:
@@ -95,9 +95,9 @@ def test_missing_split_and_columns(tmp_path) -> None:
     part = datasets.Dataset.from_dict({"id": ["a"], "language": ["de"], "transcript": ["eins"]})
     datasets.DatasetDict({"train": part, "dev": part}).save_to_disk(str(tmp_path / "d"))
     with pytest.raises(UserError, match=r"has no 'test' split \(it has train, dev\)"):
-        load_eval_set(tmp_path / "d", "test", window_seconds=1, allow_test=True)
+        load_eval_set(tmp_path / "d", "test", window_seconds=WINDOW_SECONDS, allow_test=True)
     with pytest.raises(UserError, match=r"lacks column\(s\) translation"):
-        load_eval_set(tmp_path / "d", "dev", window_seconds=1)
+        load_eval_set(tmp_path / "d", "dev", window_seconds=WINDOW_SECONDS)
 
 
 def test_build_rejects_an_empty_set() -> None:

@@ -53,7 +53,8 @@ def test_metrics_are_those_of_the_hypotheses(model, tokenizer, dev) -> None:
         with torch.inference_mode():
             out = model.generate(features, language=h.language, task=h.task)
         assert tokenizer.decode(out[0], skip_special_tokens=True).strip() == h.hypothesis
-    assert any(h.hypothesis == h.reference for h in hyps)  # the fixture model learned something
+    # The fixture model learned something: fewer character errors than characters, on every language.
+    assert all(cell["cer"] < 0.9 for key, cell in result.cells.items() if key.endswith("/transcribe"))
 
 
 def test_reset_after_weights_change(model, tokenizer, dev) -> None:
@@ -75,7 +76,7 @@ def test_window_mismatch_is_refused(model, tokenizer, dev) -> None:
     wide = EvalSet.build(
         np.zeros((2, 80, 3000), dtype=np.float16), ["a", "b"], ["de", "fr"], ["eins", "un"], ["one", "one"]
     )
-    with pytest.raises(UserError, match="features have 3000 frames per clip but the model needs 100"):
+    with pytest.raises(UserError, match="features have 3000 frames per clip but the model needs 200"):
         Evaluator(model, tokenizer, wide)
     with pytest.raises(UserError, match="batch size must be at least 1"):
         Evaluator(model, tokenizer, dev, batch_size=0)
