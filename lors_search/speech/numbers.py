@@ -2,9 +2,10 @@
 English, the translation target: cardinals, ordinals and cardinals agreeing with a following noun.
 
 Built on `num2words` (0.5.14), with its slips corrected where the written form is wrong or inconsistent:
-German "einhunderteinstausend", Spanish "veintiuno mil", Italian "ventunomila" and "centotre", Dutch "honderdéén",
-Swedish "etttusen" and "tjugode", French "quatre-vingtsième", English thousands commas; Catalan and Spanish ordinals are written here
-(num2words fails on Catalan 30th and spells Spanish 11th-19th inconsistently). All output is lower case.
+German "einhunderteinstausend", Spanish "veintiuno mil", Italian "ventunomila" and "centotre", Dutch
+"honderdéén", Swedish "etttusen" and "tjugode", French "quatre-vingtsième", English thousands commas.
+Catalan and Spanish ordinals are written here (num2words fails on the Catalan 30th and spells Spanish
+11th-19th inconsistently). All output is lower case.
 """
 
 from __future__ import annotations

@@ -195,9 +195,13 @@ class CorpusSpec(_Frozen):
                 raise ValueError(
                     f"subset {subset.tag}: unknown domain {subset.domain!r}; defined: {', '.join(self.domains)}"
                 )
-            outside = [lang for lang in self.subset_languages(subset) if lang not in self.languages]
+            languages = self.subset_languages(subset)
+            outside = [lang for lang in languages if lang not in self.languages]
             if outside:
                 raise ValueError(f"subset {subset.tag}: languages {outside} are not in the corpus languages")
+            stray = [lang for lang in subset.language_forms if lang not in languages]
+            if stray:
+                raise ValueError(f"subset {subset.tag}: language_forms names {stray}, not among its languages")
         return self
 
     def subset_languages(self, subset: Subset) -> tuple[str, ...]:

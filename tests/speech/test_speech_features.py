@@ -41,7 +41,8 @@ def test_features_have_the_window_shape_and_follow_row_order(corpus_copy: Path) 
 def test_a_30_second_window_pads_the_same_audio(corpus_copy: Path) -> None:
     short, long = load_features(corpus_copy, "test"), load_features(corpus_copy, "test", window_seconds=30)
     assert long.shape == (short.shape[0], 80, 3000)
-    assert (corpus_copy / "features" / "test-30s.npy").is_file() and (corpus_copy / "features" / "test-5s.npy").is_file()
+    cache = corpus_copy / "features"
+    assert (cache / "test-30s.npy").is_file() and (cache / "test-5s.npy").is_file()
 
 
 def test_the_cache_is_reused(corpus_copy: Path) -> None:

@@ -108,6 +108,7 @@ def test_a_too_small_dev_pool_is_refused_with_a_clear_message() -> None:
         (_with(forms={"haiku": {}}), "unknown content form 'haiku'"),
         (_with(forms={"clock": {"range": [0, 20]}}), r"range \[0, 20\] must lie within \[1, 12\]"),
         (_with(domain="studio"), "unknown domain 'studio'"),
+        (_with(language_forms={"fr": {"clock": {}}}), r"language_forms names \['fr'\]"),
         (_with(languages=["sv"]), r"languages \['sv'\] are not in the corpus languages"),
         (_with(split="validation"), "subsets.0.split"),
         (_with(clips_per_language=0), "clips_per_language"),
