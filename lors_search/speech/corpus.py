@@ -84,7 +84,12 @@ def build_corpus(
     force: bool = False,
 ) -> Path:
     """Synthesise the corpus described by `spec` (an object, plain data, or a YAML/JSON path) into
-    `out_dir`; return its resolved path. `workers` synthesis processes (1: in this process)."""
+    `out_dir`; return its resolved path. `workers` synthesis processes (1: in this process). `progress`:
+    a tqdm bar (True), nothing (False), or a callback `(split, done, total)` after every clip.
+
+    Workers are spawned, so each re-imports the calling program's main module: keep it light (the
+    `lors-search` console script is), or a heavy main (one importing transformers at the top) costs each
+    worker seconds of start-up."""
     if isinstance(spec, (str, Path)):
         spec = load_corpus_spec(spec)
     spec = parse_corpus_spec(spec)
