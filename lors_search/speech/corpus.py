@@ -95,6 +95,8 @@ def build_corpus(
     spec = parse_corpus_spec(spec)
     if workers < 1:
         raise UserError(f"workers must be at least 1, got {workers}")
+    if Path(out_dir).exists() and not force:  # checked again, atomically, when the output is created
+        raise UserError(f"output directory {Path(out_dir).resolve()} already exists (use --force to replace it)")
     started = time.perf_counter()
     plan = plan_corpus(spec)  # fails on a too-small content pool before anything is written
     stats: dict[str, Any] = {}
