@@ -55,11 +55,14 @@ def random_model(vocab: str):
     return new_model(ModelShape(), tokenizer, seed=0).eval(), tokenizer
 
 
-def timed(evaluator, n_per_language: int | None) -> tuple[float, int, list[str]]:
+def timed(evaluator, n_per_language: int | None) -> tuple[float, int, list[str], int]:
+    """Seconds, rows, hypotheses and generated tokens of one evaluation from scratch."""
     evaluator.reset()
+    tokens = evaluator.decoder.tokens_generated
     start = time.perf_counter()
     result = evaluator.evaluate(n_per_language)
-    return time.perf_counter() - start, result.n, [h.hypothesis for h in result.hypotheses]
+    seconds = time.perf_counter() - start
+    return seconds, result.n, [h.hypothesis for h in result.hypotheses], evaluator.decoder.tokens_generated - tokens
 
 
 def main() -> None:
@@ -111,14 +114,14 @@ def main() -> None:
     # Arms alternate and each keeps its fastest repeat: other jobs on a shared machine only ever slow a run down.
     t_batch = t_single = float("inf")
     for _ in range(args.repeats):
-        seconds, rows, hyp_batch = timed(batched, limit)
+        seconds, rows, hyp_batch, generated = timed(batched, limit)
         t_batch = min(t_batch, seconds)
-        seconds, _, hyp_single = timed(single, limit)
+        seconds, _, hyp_single, _ = timed(single, limit)
         t_single = min(t_single, seconds)
-    tokens = sum(len(tokenizer(h, add_special_tokens=False).input_ids) for h in hyp_batch) / max(1, rows)
+    tokens = generated / max(1, rows)
     print(f"utterances: {rows} ({eval_set.n_clips if limit is None else len(eval_set.clips(limit))} clips x "
           f"{len(eval_set.tasks)} tasks), max_new_tokens {batched.decoder.max_new_tokens}, "
-          f"~{tokens:.1f} tokens per hypothesis; best of {args.repeats} alternating repeats")
+          f"{tokens:.1f} generated tokens per row; best of {args.repeats} alternating repeats")
     print(f"batched (batch {args.batch_size:>3}): {t_batch:8.2f} s  {rows / t_batch:8.1f} utt/s")
     print(f"one at a time (batch 1): {t_single:8.2f} s  {rows / t_single:8.1f} utt/s")
     print(f"same hypotheses: {hyp_batch == hyp_single}")

@@ -114,8 +114,10 @@ class GreedyDecoder:
         if not 1 <= max_new_tokens <= limit:
             raise UserError(f"max_new_tokens must be between 1 and {limit} for this model, got {max_new_tokens}")
         self.max_new_tokens = max_new_tokens
+        # Work counters since construction (benchmarks and tests read them).
         self.rows_decoded = 0
         self.encoder_clips = 0
+        self.tokens_generated = 0  # end-of-text excluded
 
     def decode(
         self,
@@ -149,6 +151,7 @@ class GreedyDecoder:
             generated = list(self._greedy(encoded, tokens))
         self.rows_decoded += len(row_clips)
         self.encoder_clips += int(inputs.shape[0])
+        self.tokens_generated += sum(len(tokens) for tokens in generated)
         return generated
 
     def _greedy(self, encoded: torch.Tensor, prompt: torch.Tensor) -> Iterator[list[int]]:

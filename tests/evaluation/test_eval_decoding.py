@@ -86,19 +86,24 @@ def test_untrained_model_runs_to_max_new_tokens(tokenizer, dev) -> None:
 
 
 def test_suppressed_tokens_are_never_chosen(model, dev) -> None:
+    """Like real Whisper checkpoints, whose generation configs suppress many tokens."""
     decoder = GreedyDecoder(model, max_new_tokens=8)
     features = np.asarray(dev.features[:6])
     prompts = [decoder.ids.prompt(dev.clip_languages[c], "transcribe") for c in range(6)]
     first = decoder.decode(features, list(range(6)), prompts)
-    banned = sorted({tokens[0] for tokens in first if tokens})
-    model.generation_config.begin_suppress_tokens = banned
+    banned_first = sorted({tokens[0] for tokens in first if tokens})
+    banned = sorted({tokens[1] for tokens in first if len(tokens) > 1})
+    assert banned_first and banned
+    gen = model.generation_config
+    gen.begin_suppress_tokens, gen.suppress_tokens = banned_first, banned
     try:
         again = GreedyDecoder(model, max_new_tokens=8).decode(features, list(range(6)), prompts)
         reference = _generate(model, features, [dev.clip_languages[c] for c in range(6)], "transcribe", 8)
     finally:
-        model.generation_config.begin_suppress_tokens = []
-    assert again == reference
-    assert all(tokens[0] not in banned for tokens in again if tokens)
+        gen.begin_suppress_tokens, gen.suppress_tokens = [], []
+    assert again == reference and again != first
+    assert all(tokens[0] not in banned_first for tokens in again if tokens)
+    assert not any(set(tokens) & set(banned) for tokens in again)
 
 
 def test_prompts_and_window(model, tokenizer) -> None:
