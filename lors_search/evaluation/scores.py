@@ -1,6 +1,6 @@
-"""Merge-quality scores relative to the experts: normalised performance (NP, as in LoRS-Merging, arXiv
-2502.17380, and the merging literature: each task's score relative to its fine-tuned expert, averaged) and the
-fraction of the fine-tuning gain over the base that a model retains. Pure functions over metric dicts keyed
+"""Merge-quality scores relative to the experts: normalised performance (NP: each cell's score relative to
+the fine-tuned expert of its language, averaged; the kind of figure LoRS-Merging, arXiv 2502.17380, reports)
+and the fraction of the fine-tuning gain over the base that a model retains. Pure functions over metric dicts keyed
 "<lang>/<task>" (`metrics.score_cells` output); the exact definitions are in docs/evaluation.md.
 """
 
