@@ -171,7 +171,12 @@ def main() -> None:
     # Same numbers both ways (the reference's single lambda is 1/N, the prepared default).
     merger.merge_into(target, "lors", plan)
     worst = max(float((target[n] - reference[n]).abs().max()) for n in eligible)
-    print(f"largest difference between the two merged eligible matrices: {worst:.2e}")
+    differing = sum(int(((target[n] - reference[n]).abs() > 1e-6).sum()) for n in eligible)
+    total = sum(target[n].numel() for n in eligible)
+    # Both keep exactly k entries per matrix; rounding in R = D - L can swap entries lying within
+    # rounding distance of the threshold, which shows up as a few entries differing by about |R| there.
+    print(f"largest difference between the two merges: {worst:.2e}; entries differing by > 1e-6: "
+          f"{differing} of {total}")
     print(f"speed-up of the prepared per-call merge: {reference_seconds / per_call:.0f}x")
 
 

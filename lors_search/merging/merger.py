@@ -66,7 +66,9 @@ class PreparedMerger:
                 if tensor_plan.treatment == "base":
                     destination.copy_(base)
                     continue
-                direct = destination.dtype == fp32 and destination.is_contiguous()
+                direct = (
+                    destination.dtype == fp32 and destination.is_contiguous() and destination.device == self.device
+                )
                 accumulator = destination if direct else self.workspace.buffer(base.shape, self.device, 100)
                 accumulator.copy_(base)
                 if tensor_plan.treatment == "dense":

@@ -7,11 +7,11 @@ into concrete numbers per (tensor, expert). Later overrides win over earlier one
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from lors_search.merging.registry import get_method, method_names
+from lors_search.merging.registry import PARAMS, get_method, method_names
 from lors_search.merging.tensor_names import KINDS
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
@@ -26,25 +26,21 @@ class ParamValues(BaseModel):
 
     model_config = _CONFIG
 
-    rank: int | None = Field(None, ge=0, description="rank r of the low-rank part (capped at the smaller side)")
+    # Bounds and help come from the registry's PARAMS, the one description the search space also reads.
+    rank: int | None = Field(None, ge=PARAMS["rank"].low, description=PARAMS["rank"].help)
     rank_ratio: float | None = Field(
-        None, ge=0.0, le=1.0, description="rank as a fraction of the smaller side: max(1, floor(ratio * side))"
+        None, ge=PARAMS["rank_ratio"].low, le=PARAMS["rank_ratio"].high, description=PARAMS["rank_ratio"].help
     )
-    density: float | None = Field(None, ge=0.0, le=1.0, description="kept fraction: k = floor(density * numel)")
-    scale: float | None = Field(None, description="lambda: weight of the task vector in the final sum")
-    seed: int | None = Field(None, ge=0, description="seed of DARE's random masks")
+    density: float | None = Field(
+        None, ge=PARAMS["density"].low, le=PARAMS["density"].high, description=PARAMS["density"].help
+    )
+    scale: float | None = Field(None, description=PARAMS["scale"].help)
+    seed: int | None = Field(None, ge=PARAMS["seed"].low, description=PARAMS["seed"].help)
 
-    @field_validator("density", "rank_ratio", mode="before")
+    @field_validator("density", "rank_ratio", "scale", mode="before")
     @classmethod
     def _accept_integers(cls, value: Any) -> Any:
-        # 0 and 1 written as integers in YAML are valid fractions; booleans are not.
-        if isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
-
-    @field_validator("scale", mode="before")
-    @classmethod
-    def _scale_from_int(cls, value: Any) -> Any:
+        # `density: 1` or `scale: 2` in YAML are valid numbers; booleans are not.
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         return value
