@@ -89,6 +89,9 @@ def main() -> None:
     parser.add_argument("--max-rank", type=int, default=64, help="factors kept per matrix by the prepared path")
     parser.add_argument("--calls", type=int, default=5, help="prepared merges timed (each with other parameters)")
     parser.add_argument("--skip-reference", action="store_true", help="time only the prepared path")
+    parser.add_argument(
+        "--also", default="", help="comma-separated other methods to time per call too (e.g. ties,dare,sparse)"
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -146,6 +149,18 @@ def main() -> None:
     print(f"  memory: RSS {rss_before:.2f} GiB before the calls, {rss_after:.2f} GiB after, peak {rss_peak:.2f} GiB")
     if device.type == "cuda":
         print(f"  CUDA peak allocated {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+
+    for method in filter(None, args.also.split(",")):
+        plan = resolve_plan(MergeParams(method=method), infos, names)
+        merger.merge_into(target, method, plan)
+        other = []
+        for _ in range(max(1, args.calls // 2)):
+            sync(device)
+            started = time.perf_counter()
+            merger.merge_into(target, method, plan)
+            sync(device)
+            other.append(time.perf_counter() - started)
+        print(f"prepared per-call merge ({method}, defaults): median {statistics.median(other):.3f} s")
 
     if args.skip_reference:
         return

@@ -16,6 +16,8 @@ from transformers import (
     WhisperTokenizer,
 )
 
+from lors_search.checkpoints import hf_to_openai_name
+
 TINY = dict(
     vocab_size=40,
     num_mel_bins=8,
@@ -88,3 +90,26 @@ def perturb(state: dict[str, Tensor], seed: int) -> dict[str, Tensor]:
             noise = noise + 0.02 * left @ right
         out[name] = tensor + noise
     return out
+
+
+def openai_dims(config: WhisperConfig) -> dict[str, int]:
+    return {
+        "n_mels": config.num_mel_bins,
+        "n_vocab": config.vocab_size,
+        "n_audio_ctx": config.max_source_positions,
+        "n_audio_state": config.d_model,
+        "n_audio_head": config.encoder_attention_heads,
+        "n_audio_layer": config.encoder_layers,
+        "n_text_ctx": config.max_target_positions,
+        "n_text_state": config.d_model,
+        "n_text_head": config.decoder_attention_heads,
+        "n_text_layer": config.decoder_layers,
+    }
+
+
+def write_openai(path: Path, state: dict[str, Tensor], config: WhisperConfig) -> Path:
+    """An openai-whisper style `.pt` checkpoint (fp16, openai names, dims) of an HF state dict."""
+    mapped = {hf_to_openai_name(name): tensor.half() for name, tensor in state.items()}
+    assert None not in mapped
+    torch.save({"dims": openai_dims(config), "model_state_dict": mapped}, path)
+    return path

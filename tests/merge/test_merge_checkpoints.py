@@ -17,36 +17,13 @@ from lors_search.checkpoints import (
     CardInfo,
     load_checkpoint,
     openai_to_hf_name,
-    hf_to_openai_name,
     save_merged,
     validate_compatible,
 )
 from lors_search.errors import UserError
 from lors_search.merging import DEFAULT_RULES, MergeParams, merge_state_dicts
 
-from merge_fixtures import LANG_TO_ID, TINY
-
-
-def openai_dims(config) -> dict[str, int]:
-    return {
-        "n_mels": config.num_mel_bins,
-        "n_vocab": config.vocab_size,
-        "n_audio_ctx": config.max_source_positions,
-        "n_audio_state": config.d_model,
-        "n_audio_head": config.encoder_attention_heads,
-        "n_audio_layer": config.encoder_layers,
-        "n_text_ctx": config.max_target_positions,
-        "n_text_state": config.d_model,
-        "n_text_head": config.decoder_attention_heads,
-        "n_text_layer": config.decoder_layers,
-    }
-
-
-def write_openai(path: Path, state: dict[str, torch.Tensor], config) -> Path:
-    mapped = {hf_to_openai_name(name): tensor.half() for name, tensor in state.items()}
-    assert None not in mapped
-    torch.save({"dims": openai_dims(config), "model_state_dict": mapped}, path)
-    return path
+from merge_fixtures import LANG_TO_ID, TINY, openai_dims, write_openai
 
 
 def test_load_hf_directory(tiny) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from merge_fixtures import LANG_TO_ID, save_model, tiny_config
+from merge_fixtures import LANG_TO_ID, save_model, tiny_config, write_openai
 from transformers import WhisperForConditionalGeneration
 
 from lors_search.cli import main
@@ -70,6 +70,22 @@ def test_config_round_trip_with_overrides_and_dtype(tiny, tmp_path: Path, capsys
     assert not torch.equal(state["model.encoder.layers.1.fc1.weight"], tiny.base["model.encoder.layers.1.fc1.weight"].half())
     assert (out / "tokenizer.json").exists() and "dare" in (out / "README.md").read_text()
     assert root.exists()
+
+
+def test_openai_checkpoint_expert(tiny, tmp_path: Path, capsys) -> None:
+    expert = write_openai(tmp_path / "fr.pt", tiny.experts["fr"], tiny.config)
+    out = tmp_path / "merged"
+    code, _, stderr = run_cli(["--base", tiny.base_dir, "--expert", expert, "--expert", tiny.expert_dirs["de"],
+                               "--method", "ties", "--out", out], capsys)
+    assert code == 0 and stderr == ""
+    expected = merge_state_dicts(
+        tiny.base,
+        {"fr": {n: t.half().float() for n, t in tiny.experts["fr"].items()}, "de": tiny.experts["de"]},
+        MergeParams(method="ties"),
+    )
+    state = WhisperForConditionalGeneration.from_pretrained(out).state_dict()
+    assert all(torch.equal(state[name], tensor) for name, tensor in expected.items())
+    assert "| fr |" in (out / "README.md").read_text()
 
 
 @pytest.fixture(scope="module")
