@@ -102,6 +102,14 @@ class PreparedMerger:
                 continue
             raise ValueError(f"the target has tensor {name!r}, which the plan does not cover")
         for name, tensor_plan in plan.tensors.items():
+            if tensor_plan.treatment == "base":
+                continue
+            for expert in self.experts:
+                if name not in expert.deltas or (tensor_plan.treatment == "lowrank_sparse") != (name in expert.factors):
+                    raise ValueError(
+                        f"expert {expert.name!r} was prepared under other merge rules than the plan's "
+                        f"(tensor {name!r} is {tensor_plan.treatment} in the plan)"
+                    )
             if tensor_plan.treatment != "lowrank_sparse":
                 continue
             for expert, rank in zip(self.experts, tensor_plan.ranks, strict=True):

@@ -10,7 +10,9 @@ import torch
 from transformers import WhisperForConditionalGeneration
 
 from lors_search.merging import (
+    DEFAULT_RULES,
     MergeParams,
+    MergeRule,
     PreparedMerger,
     describe_state,
     merge_state_dicts,
@@ -110,6 +112,11 @@ def test_mismatched_plans_and_targets_are_refused(tiny, merger: PreparedMerger) 
     del target["model.encoder.conv1.bias"]
     with pytest.raises(ValueError, match="lacks tensor 'model.encoder.conv1.bias'"):
         merger.merge_into(target, "lors", plan(tiny, "lors", {"rank": 2}))
+    attention_only = [rule for rule in DEFAULT_RULES if "fc" not in rule.pattern]
+    attention_only.append(MergeRule(pattern=r".*fc[12]\.weight", treatment="dense"))
+    other_rules = resolve_plan(MergeParams(method="lors"), describe_state(tiny.base), list(tiny.experts), attention_only)
+    with pytest.raises(ValueError, match="prepared under other merge rules"):
+        merger.merge("lors", other_rules)
     with pytest.raises(ValueError, match="own base tensor"):
         merger.merge_into(merger.base, "lors", plan(tiny, "lors", {"rank": 2}))
 
