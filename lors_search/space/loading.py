@@ -1,0 +1,113 @@
+"""Reading a search-space YAML: paths expanded (`{demo}`, `~`, relative to the file), the schema validated,
+the files checked, every problem one `UserError` line naming the file and the field; and the resolved YAML
+(everything explicit and absolute) that reloads into an equal space.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lors_search.errors import UserError
+from lors_search.space import schema
+from lors_search.space.paths import HUB_PREFIX, expand_path, looks_like_hub_id
+from lors_search.space.schema import SearchSpace
+from lors_search.space.validate import SpaceProblem, check_space
+
+RESOLVED_HEADER = "# Resolved lors_search search space: every default explicit, every path absolute.\n"
+
+
+def load_search_space(path: str | os.PathLike[str], *, check_paths: bool = True) -> SearchSpace:
+    """Read, validate and check the search space at `path`.
+
+    check_paths False skips the checks that need files (for templates): base/expert/data paths, data languages;
+    rank bounds and seeds are still checked when the base's shape is known without files (a public OpenAI
+    Whisper Hub id). Raises UserError("search space <file>: <field>: <problem>").
+    """
+    file = Path(path)
+    label = f"search space {file}"
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"cannot read search space {file}: {exc.strerror or exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{label} must be a YAML mapping (base, experts, data, ...)")
+    raw = expand_paths(raw, file.resolve().parent)
+    raw.setdefault("name", file.stem)
+    return space_from_dict(raw, label, check_paths=check_paths)
+
+
+def space_from_dict(raw: dict[str, Any], label: str, *, check_paths: bool = True) -> SearchSpace:
+    """Validate an already path-expanded mapping; `label` starts every error message."""
+    try:
+        space = SearchSpace.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"{label}: {describe_errors(exc)}") from None
+    try:
+        return check_space(space, check_paths=check_paths)
+    except SpaceProblem as exc:
+        raise UserError(f"{label}: {exc}") from None
+
+
+def expand_paths(raw: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A copy of `raw` with base, experts[].path, data.path and compare values expanded against `root`.
+    A base written `owner/name` that is no local path stays a Hub id; experts on the Hub use `hf:owner/name`."""
+    out = dict(raw)
+    base = out.get("base")
+    if isinstance(base, str) and base:
+        keep_hub = base.startswith(HUB_PREFIX) or (looks_like_hub_id(base) and not (root / base).exists())
+        out["base"] = base if keep_hub else expand_path(base, root)
+    experts = out.get("experts")
+    if isinstance(experts, list):
+        out["experts"] = [
+            {**entry, "path": expand_path(entry["path"], root)}
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str) and entry["path"]
+            else entry
+            for entry in experts
+        ]
+    data = out.get("data")
+    if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"]:
+        out["data"] = {**data, "path": expand_path(data["path"], root)}
+    compare = out.get("compare")
+    if isinstance(compare, dict):
+        out["compare"] = {
+            key: expand_path(value, root) if isinstance(value, str) and value else value for key, value in compare.items()
+        }
+    return out
+
+
+def resolved_yaml(space: SearchSpace) -> str:
+    """The space as YAML with every default explicit and every path absolute; loading it (from anywhere)
+    gives an equal SearchSpace."""
+    return RESOLVED_HEADER + yaml.safe_dump(space.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True)
+
+
+def _known_keys() -> list[str]:
+    keys: set[str] = set()
+    for value in vars(schema).values():
+        if isinstance(value, type) and issubclass(value, BaseModel) and value is not BaseModel:
+            keys.update(value.model_fields)
+    return sorted(keys)
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line from a pydantic error: `field.path: problem` per problem, unknown keys with a suggestion."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"] if not str(part).startswith(("function-", "literal["))]
+        where = ".".join(loc)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(loc[-1] if loc else "", _known_keys(), n=1)
+            message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif error["type"] == "missing":
+            message = "missing (required)"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(dict.fromkeys(parts))

@@ -1,0 +1,53 @@
+"""Paths inside a search-space YAML: `{demo}` / `{demo-quick}` prefixes (the embedded benchmark's directory),
+`~`, and paths relative to the YAML file. Hub ids (`owner/name`) are allowed for the base only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+DEMO_PREFIXES = ("{demo}", "{demo-quick}")
+HUB_PREFIX = "hf:"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def demo_dir(quick: bool) -> Path:
+    """The demo directory: `lors_search.demo.paths.default_demo_dir` when present, else the same rule inline
+    ($LORS_DEMO_DIR if set, else ~/.cache/lors_search/demo[-quick])."""
+    try:
+        from lors_search.demo.paths import default_demo_dir
+    except ImportError:
+        override = os.environ.get("LORS_DEMO_DIR")
+        if override:
+            return Path(override).expanduser()
+        return Path("~/.cache/lors_search").expanduser() / ("demo-quick" if quick else "demo")
+    return Path(default_demo_dir(quick))
+
+
+def expand_path(text: str, root: Path) -> str:
+    """`text` with a `{demo}`/`{demo-quick}` prefix expanded, `~` expanded, and made absolute against `root`
+    (the YAML file's folder). A `hf:owner/name` Hub id is returned unchanged."""
+    if text.startswith(HUB_PREFIX):
+        return text
+    for prefix in DEMO_PREFIXES:
+        if text == prefix or text.startswith(prefix + "/"):
+            rest = text[len(prefix) :].lstrip("/")
+            base = demo_dir(prefix == "{demo-quick}")
+            return str((base / rest) if rest else base)
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = root / path
+    return os.path.normpath(str(path))
+
+
+def hub_id(text: str) -> str | None:
+    """The Hub repository id of `hf:owner/name`, or of a bare `owner/name` that is not a local path."""
+    if text.startswith(HUB_PREFIX):
+        return text[len(HUB_PREFIX) :]
+    return None
+
+
+def looks_like_hub_id(text: str) -> bool:
+    return bool(_HUB_ID.fullmatch(text)) and not text.startswith((".", "~", "{"))
