@@ -1,1 +1,6 @@
+"""The search's Ray runtime: long-lived actors that own the heavy state (expert factors, resident models, dev
+features) so that a trial only passes a small config and gets metrics back (DESIGN.md, "cluster runtime").
 
+`spec` (what the actors load), `layout` (how many workers, which resources), `payload` (prepared experts as
+numpy for the object store), `expert_actor`, `worker_actor`, `pool` (worker leases), `cluster` (start/stop).
+"""

@@ -1,0 +1,165 @@
+"""`lors-search search`: run (or resume) a distributed search of a space's merge parameters with Ray Tune and
+Optuna; thin wiring of `lors_search.space` (validated before Ray starts) and `lors_search.search`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from lors_search.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "search",
+        help="search per-layer merge parameters with Ray Tune + Optuna",
+        description=(
+            "Search the rank, density and scale of a LoRS merge (or a baseline) per layer group against dev "
+            "WER/BLEU, with Ray Tune + Optuna (TPE by default) and ASHA over dev-subset size. Runs on a local "
+            "Ray by default, on an existing cluster with --address. Writes RUNS/NAME/: space.yaml, run.json, "
+            "study.db, trials.parquet, best.yaml, best.json, tune/ (docs/search.md)."
+        ),
+    )
+    parser.add_argument("space", metavar="SPACE.yaml", help="search space (see search_spaces/ and docs/search-space.md)")
+    parser.add_argument("--name", metavar="RUN", help="run name (default: the space's name)")
+    parser.add_argument("--num-samples", type=int, metavar="N", help="trials to run (default: the space's budget)")
+    parser.add_argument("--address", metavar="ADDR", help="connect to this Ray cluster (e.g. auto, ray://host:10001)")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run RUNS/NAME")
+    parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories go (default ./runs)")
+    parser.add_argument(
+        "--workers", type=int, metavar="N", help="worker actors (default: one per GPU, else one per 4 CPUs)"
+    )
+    parser.add_argument("--no-dashboard", action="store_true", help="local Ray without the dashboard")
+    parser.set_defaults(func=run)
+
+
+def _say(message: str) -> None:
+    print(f"lors-search search: {message}", flush=True)
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _connect(args: argparse.Namespace) -> bool:
+    """Connect to Ray; True when this process started a local cluster (and must shut it down)."""
+    import ray
+
+    from lors_search.runtime.names import NAMESPACE
+
+    if args.address:
+        try:
+            ray.init(address=args.address, namespace=NAMESPACE, logging_level="WARNING")
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise UserError(f"cannot connect to the Ray cluster at {args.address}: {str(exc).splitlines()[0]}") from None
+        _say(f"connected to the Ray cluster at {args.address}: {ray.cluster_resources()}")
+        return False
+    if ray.is_initialized():
+        return False
+    context = ray.init(
+        num_cpus=_available_cpus(),
+        include_dashboard=not args.no_dashboard,
+        dashboard_host="127.0.0.1",
+        namespace=NAMESPACE,
+        logging_level="WARNING",
+    )
+    url = getattr(context, "dashboard_url", None)
+    if url:
+        _say(f"Ray dashboard: http://{url}")
+        if os.environ.get("RAY_AUTH_MODE", "").lower() != "disabled":
+            _say(
+                "the dashboard asks for Ray's auth token: print it with `ray get-auth-token` "
+                "(stored in ~/.ray/auth_token) and paste it when prompted"
+            )
+    return True
+
+
+def _fmt(metric: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    return f"{100 * value:.1f}" if metric in ("wer", "cer") else f"{value:.1f}"
+
+
+def summary_table(outcome: Any, space: Any) -> str:
+    """The end-of-search table: per cell, the best trial's WER/CER/BLEU against the base and the experts."""
+    from lors_search.search.rundir import cells_from_row
+
+    best = outcome.best
+    best_cells = cells_from_row(best) if best else {}
+    refs = outcome.references
+    by_language = {expert.language: expert.name for expert in space.experts}
+    lines = [f"{'cell':<16} {'metric':<6} {'best':>7} {'base':>7} {'expert':>7}"]
+    for cell in sorted(refs.get("base", {})):
+        language, _, task = cell.partition("/")
+        expert = refs.get("experts", {}).get(by_language.get(language, ""), {}).get(cell, {})
+        for metric in ("wer", "cer") if task == "transcribe" else ("bleu",):
+            lines.append(
+                f"{cell:<16} {metric.upper():<6} {_fmt(metric, best_cells.get(cell, {}).get(metric)):>7} "
+                f"{_fmt(metric, refs['base'][cell].get(metric)):>7} {_fmt(metric, expert.get(metric)):>7}"
+            )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lors_search.space import load_search_space
+
+    space = load_search_space(args.space)  # every problem is a one-line UserError, before Ray starts
+    if args.num_samples is not None and args.num_samples < 1:
+        raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    from lors_search.search.driver import check_run_dir, run_search
+
+    name = args.name or space.name
+    run_dir = check_run_dir(args.runs_dir, name, args.resume)
+    if args.resume and run_dir.space_yaml.is_file():
+        if run_dir.space_yaml.read_text(encoding="utf-8") != space.resolved_yaml():
+            raise UserError(f"{args.space} differs from the space the run {run_dir.root} started with ({run_dir.space_yaml})")
+    if args.resume and args.num_samples is not None:
+        raise UserError("--num-samples cannot change on --resume (the run keeps its budget)")
+
+    import ray
+
+    started_ray = _connect(args)
+    try:
+        outcome = run_search(
+            space,
+            run_dir,
+            resume=args.resume,
+            num_samples=args.num_samples,
+            workers=args.workers,
+            space_source=str(Path(args.space).resolve()),
+            progress=_say,
+        )
+    finally:
+        if started_ray:
+            ray.shutdown()
+    counts = outcome.counts
+    print()
+    print(
+        f"search {outcome.status} in {outcome.seconds:.0f} s: {sum(counts.values())} trials "
+        f"({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed)"
+    )
+    if outcome.best is None:
+        print(f"no trial completed at full fidelity; run directory: {run_dir.root}")
+        return 1 if outcome.status == "finished" else 130
+    best = outcome.best
+    objectives = ", ".join(f"{n} {best.get(f'objective:{n}'):.4f}" for n in outcome.objective_names)
+    print(f"best trial #{best['trial']}: {objectives} (on {best.get('n_per_language')} dev clips per language)")
+    print(summary_table(outcome, space))
+    print(f"run directory: {run_dir.root}")
+    print(f"best merge config: {run_dir.best_yaml}")
+    export = f"lors-search export {shlex.quote(str(run_dir.root))} --out {shlex.quote(str(Path('merged') / run_dir.root.name))}"
+    print(f"next: {export}")
+    if outcome.status != "finished":
+        print(f"interrupted; continue with: lors-search search {shlex.quote(args.space)} --name {name} --resume", file=sys.stderr)
+        return 130
+    return 0

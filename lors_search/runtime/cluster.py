@@ -1,0 +1,108 @@
+"""Start and stop the search's actors on the connected Ray cluster: one expert actor per expert, the worker
+actors, the lease pool; then the reference scores (base and experts, unmerged) computed by the workers.
+
+Actors restart on failure (`max_restarts`); a restarted worker refetches the experts' factors, a restarted
+expert actor recomputes them. Expert and worker actors are spread over the nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lors_search.runtime.layout import Layout
+from lors_search.runtime.names import NAMESPACE, POOL_NAME, expert_actor_name, worker_actor_name
+from lors_search.runtime.spec import RuntimeSpec
+
+ACTOR_RESTARTS = 3
+
+
+@dataclass
+class Runtime:
+    spec: RuntimeSpec
+    layout: Layout
+    experts: dict[str, Any]
+    workers: list[Any]
+    pool: Any
+    expert_info: list[dict[str, Any]] = field(default_factory=list)
+    worker_info: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def max_per_language(self) -> int:
+        return min(info["max_per_language"] for info in self.worker_info)
+
+    def shutdown(self) -> None:
+        import ray
+
+        for handle in [self.pool, *self.workers, *self.experts.values()]:
+            try:
+                ray.kill(handle, no_restart=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
+def start_runtime(
+    spec: RuntimeSpec, layout: Layout, progress: Callable[[str], None] = lambda message: None
+) -> Runtime:
+    """Create the actors and wait until every worker holds the experts' factors."""
+    import ray
+
+    from lors_search.runtime.expert_actor import ExpertActor
+    from lors_search.runtime.pool import WorkerPool
+    from lors_search.runtime.worker_actor import WorkerActor
+
+    started = time.perf_counter()
+    expert_cls = ray.remote(ExpertActor)
+    worker_cls = ray.remote(WorkerActor)
+    pool_cls = ray.remote(WorkerPool)
+    experts = {
+        expert.name: expert_cls.options(
+            name=expert_actor_name(expert.name),
+            namespace=NAMESPACE,
+            num_cpus=layout.expert_cpus,
+            num_gpus=layout.expert_gpus,
+            max_restarts=ACTOR_RESTARTS,
+            scheduling_strategy="SPREAD",
+        ).remote(expert.name, spec.base, expert.path, spec.rules, spec.max_ranks, 1)
+        for expert in spec.experts
+    }
+    progress(f"preparing {len(experts)} expert(s) (task vectors and SVD factors, once)")
+    expert_info = ray.get([handle.info.remote() for handle in experts.values()])
+    progress(f"starting {layout.describe()}")
+    workers = [
+        worker_cls.options(
+            name=worker_actor_name(index),
+            namespace=NAMESPACE,
+            num_cpus=layout.worker_cpus,
+            num_gpus=layout.worker_gpus,
+            max_restarts=ACTOR_RESTARTS,
+            scheduling_strategy="SPREAD",
+        ).remote(spec, index, layout.worker_threads)
+        for index in range(layout.workers)
+    ]
+    pool = pool_cls.options(name=POOL_NAME, namespace=NAMESPACE, num_cpus=0, max_restarts=ACTOR_RESTARTS).remote(
+        layout.workers
+    )
+    worker_info = ray.get([handle.info.remote() for handle in workers])
+    progress(f"actors ready in {time.perf_counter() - started:.1f} s")
+    return Runtime(spec, layout, experts, workers, pool, expert_info, worker_info)
+
+
+def compute_references(runtime: Runtime, rungs: Sequence[int | None]) -> dict[str, dict[str, Any]]:
+    """Dev cells of the base (all languages) and of each expert (its own language) at every rung, spread
+    over the workers: {"base": {rung: cells}, "experts": {name: {rung: cells}}}; rung keys are str(n)."""
+    import ray
+
+    jobs: list[tuple[str, str | None, list[str] | None]] = [("base", None, None)]
+    jobs += [(expert.name, expert.path, [expert.language]) for expert in runtime.spec.experts]
+    refs = [
+        runtime.workers[i % len(runtime.workers)].reference.remote(source, languages, list(rungs))
+        for i, (_, source, languages) in enumerate(jobs)
+    ]
+    results = ray.get(refs)
+    out: dict[str, dict[str, Any]] = {"base": results[0]["cells"], "experts": {}}
+    for (name, _, _), result in zip(jobs[1:], results[1:], strict=True):
+        out["experts"][name] = result["cells"]
+    return out

@@ -1,0 +1,71 @@
+"""The expert actor (`lors/expert/<name>`): loads one expert and the base once, computes the task vector and
+the SVD factors up to the space's largest ranks (LoRS-Merging, arXiv 2502.17380) on its device, and keeps them
+in the object store as numpy for the workers to fetch once."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from lors_search.merging.rules import MergeRule
+
+
+def actor_device() -> torch.device:
+    """The GPU Ray gave this actor, else the CPU."""
+    import ray
+
+    if ray.get_gpu_ids() and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class ExpertActor:
+    def __init__(
+        self,
+        name: str,
+        base: str,
+        path: str,
+        rules: tuple[MergeRule, ...],
+        max_ranks: int | Mapping[str, int],
+        threads: int = 1,
+    ) -> None:
+        import ray
+
+        from lors_search.checkpoints import load_checkpoint, validate_compatible
+        from lors_search.merging.prepared import prepare_expert
+        from lors_search.runtime.payload import payload_bytes, to_payload
+
+        torch.set_num_threads(max(1, threads))
+        started = time.perf_counter()
+        self.name = name
+        self.device = actor_device()
+        base_checkpoint = load_checkpoint(base)
+        expert_checkpoint = load_checkpoint(path)
+        validate_compatible(base_checkpoint, [expert_checkpoint], rules)
+        base_state = {key: tensor.to(self.device) for key, tensor in base_checkpoint.state_dict.items()}
+        prepared = prepare_expert(base_state, expert_checkpoint.state_dict, rules, max_ranks, self.device, name=name)
+        payload = to_payload(prepared)
+        self.bytes = payload_bytes(payload)
+        self._ref = ray.put(payload)  # owned by this actor: lives as long as it does
+        self.seconds = time.perf_counter() - started
+        del base_state, prepared, payload
+
+    def prepared_ref(self) -> list[Any]:
+        """[ObjectRef] of the prepared expert (wrapped in a list so Ray does not resolve it)."""
+        return [self._ref]
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        return {
+            "name": self.name,
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "device": str(self.device),
+            "prepare_seconds": self.seconds,
+            "bytes": self.bytes,
+        }

@@ -1,0 +1,164 @@
+"""The worker actor (`lors/worker/<i>`): one per GPU or CPU slice. Holds the base model, the dev set and its
+Evaluator, and every expert's prepared factors (fetched once from the expert actors) in a PreparedMerger;
+`run(flat_params, n_per_language)` merges into the resident model in place and evaluates that dev subset.
+
+Nothing is read from disk and no model is built per trial. A run whose parameters equal the previous run's
+keeps the merged weights and the decoded hypotheses, so a trial promoted to a larger subset decodes only
+the new utterances (Evaluator's incremental evaluation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from lors_search.runtime.expert_actor import actor_device
+from lors_search.runtime.spec import RuntimeSpec
+
+
+def quiet_transformers() -> None:
+    """No weight-loading progress bars in the actors' logs (they reach the driver's console)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _params_key(flat: Mapping[str, Any]) -> str:
+    return json.dumps(dict(flat), sort_keys=True, default=str)
+
+
+class WorkerActor:
+    def __init__(self, spec: RuntimeSpec, index: int = 0, threads: int = 1) -> None:
+        import ray
+
+        from lors_search.evaluation.decoding import window_seconds
+        from lors_search.evaluation.evalset import load_eval_set
+        from lors_search.evaluation.evaluator import Evaluator
+        from lors_search.evaluation.model_dir import load_model_dir
+        from lors_search.merging import PreparedMerger, describe_state
+        from lors_search.merging.tensor_names import TIED_ALIASES
+        from lors_search.runtime.names import NAMESPACE, expert_actor_name
+        from lors_search.runtime.payload import from_payload
+
+        started = time.perf_counter()
+        quiet_transformers()
+        torch.set_num_threads(max(1, threads))
+        self.spec = spec
+        self.index = index
+        self.threads = threads
+        self.device = actor_device()
+        model, tokenizer = load_model_dir(spec.base, self.device)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.window = window_seconds(model.config)
+        data = spec.data
+        self.eval_set = load_eval_set(
+            data.path, data.split, window_seconds=self.window, languages=data.languages, tasks=data.tasks
+        )
+        self.evaluator = Evaluator(model, tokenizer, self.eval_set, batch_size=data.batch_size, device=self.device)
+        # Views of the model's own tensors: the merge writes into them in place.
+        self.target = model.state_dict()
+        base_state = {
+            name: tensor.detach().clone()
+            for name, tensor in self.target.items()
+            if not (
+                name in TIED_ALIASES
+                and TIED_ALIASES[name] in self.target
+                and tensor.data_ptr() == self.target[TIED_ALIASES[name]].data_ptr()
+            )
+        }
+        self.infos = describe_state(base_state)
+        experts = []
+        for expert in spec.experts:
+            handle = ray.get_actor(expert_actor_name(expert.name), namespace=NAMESPACE)
+            (ref,) = ray.get(handle.prepared_ref.remote())
+            experts.append(from_payload(ray.get(ref), self.device))
+        self.merger = PreparedMerger(base_state, experts)
+        self._key: str | None = None
+        self.runs = 0
+        self.setup_seconds = time.perf_counter() - started
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        per_language = int(self.eval_set.ranks.max()) + 1 if self.eval_set.n_clips else 0
+        return {
+            "index": self.index,
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "pid": os.getpid(),
+            "device": str(self.device),
+            "threads": self.threads,
+            "setup_seconds": self.setup_seconds,
+            "languages": list(self.eval_set.languages),
+            "tasks": list(self.eval_set.tasks),
+            "n_clips": self.eval_set.n_clips,
+            "max_per_language": per_language,
+            "runs": self.runs,
+        }
+
+    def run(self, flat_params: Mapping[str, Any], n_per_language: int | None = None) -> dict[str, Any]:
+        """Merge `flat_params` into the resident model (skipped when they are the ones already merged) and
+        evaluate the first `n_per_language` dev clips per language (None: all)."""
+        from lors_search.merging import resolve_plan
+
+        merge_seconds = 0.0
+        key = _params_key(flat_params)
+        if key != self._key:
+            started = time.perf_counter()
+            self._key = None  # a failure half-way leaves no claim on the weights
+            params = self.spec.to_params(flat_params)
+            plan = resolve_plan(params, self.infos, self.merger.expert_names, self.spec.rules)
+            self.merger.merge_into(self.target, params.method, plan)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            self.evaluator.reset()
+            self._key = key
+            merge_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        result = self.evaluator.evaluate(n_per_language)
+        eval_seconds = time.perf_counter() - started
+        self.runs += 1
+        return {
+            "cells": result.cells,
+            "merge_seconds": merge_seconds,
+            "eval_seconds": eval_seconds,
+            "rows_decoded": result.rows_decoded,
+            "n_rows": result.n,
+            "n_per_language": n_per_language,
+            "worker": self.index,
+        }
+
+    def reference(
+        self, source: str | None, languages: Sequence[str] | None, rungs: Sequence[int | None]
+    ) -> dict[str, Any]:
+        """Dev cells of an unmerged model at every rung: the base (`source` None) or the checkpoint at
+        `source` (an expert), on `languages` only (None: all). Used once, at the start of a search."""
+        from lors_search.checkpoints import load_checkpoint
+        from lors_search.evaluation.evalset import load_eval_set
+        from lors_search.evaluation.evaluator import Evaluator
+
+        started = time.perf_counter()
+        self._key = None  # the resident weights no longer hold any trial's merge
+        with torch.no_grad():
+            state = self.merger.base if source is None else load_checkpoint(source).state_dict
+            for name, tensor in state.items():
+                if name in self.target:
+                    self.target[name].copy_(tensor)
+        data = self.spec.data
+        eval_set = (
+            self.eval_set
+            if not languages
+            else load_eval_set(data.path, data.split, window_seconds=self.window, languages=languages, tasks=data.tasks)
+        )
+        evaluator = Evaluator(self.model, self.tokenizer, eval_set, batch_size=data.batch_size, device=self.device)
+        cells = {}
+        for n in rungs:
+            cells["all" if n is None else str(n)] = evaluator.evaluate(n).cells
+        self.evaluator.reset()
+        return {"cells": cells, "seconds": time.perf_counter() - started}

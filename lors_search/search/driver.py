@@ -1,0 +1,229 @@
+"""`run_search`: the whole search on a connected Ray cluster. Starts the actors, measures the references
+(base and experts, unmerged) at every rung, then runs Ray Tune with FidelityOptunaSearch (the space's
+define-by-run sampler, seed points first, the Optuna study in the run's SQLite) and ASHA over the dev-subset
+rungs, or restores an interrupted run (`Tuner.restore` + the same study). The CLI is a thin layer on top.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lors_search.errors import UserError
+from lors_search.search.rundir import RunDir, TrialTable, new_run_record, new_study_name
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: RunDir
+    status: str
+    best: dict[str, Any] | None
+    counts: dict[str, int]
+    references: dict[str, Any]
+    objective_names: list[str]
+    objective_modes: list[str]
+    rungs: list[int]
+    seconds: float
+    layout: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check_run_dir(runs_dir: str | os.PathLike[str], name: str, resume: bool) -> RunDir:
+    """The run directory, checked before Ray starts: a new run must not exist, a resumed one must."""
+    root = Path(runs_dir) / name
+    run_dir = RunDir(root)
+    if resume:
+        if not run_dir.run_json.is_file():
+            raise UserError(f"nothing to resume: {root} is not a search run (no run.json)")
+    elif root.exists():
+        raise UserError(f"run directory {root} already exists; pass --resume to continue it or --name for a new run")
+    return run_dir
+
+
+def resolve_rungs(rungs: Sequence[int | None], max_per_language: int) -> tuple[int, ...]:
+    """Rung sizes as ints (None = the whole split), capped at the split's size, strictly ascending."""
+    out: list[int] = []
+    for rung in rungs:
+        size = max_per_language if rung is None else min(int(rung), max_per_language)
+        if not out or size > out[-1]:
+            out.append(size)
+    return tuple(out)
+
+
+def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[str, Any]:
+    return {
+        str(n): {
+            "base": references["base"][str(n)],
+            "experts": {name: cells[str(n)] for name, cells in references["experts"].items()},
+        }
+        for n in rungs
+    }
+
+
+def _build_tuner(space: Any, run_dir: RunDir, run: Mapping[str, Any], context: Any, layout: Any, num_samples: int | None):
+    import optuna
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from lors_search.search.recorder import make_recorder
+    from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
+    from lors_search.search.trainable import run_trial
+
+    names = space.objective_names()
+    modes = space.objective_modes()
+    single = len(names) == 1
+    levels = context.levels
+    seeds = space.seed_points()
+    searcher = FidelityOptunaSearch(
+        space=space.sampler(),
+        metric=names[0] if single else list(names),
+        mode=modes[0] if single else list(modes),
+        points_to_evaluate=seeds or None,
+        sampler=space.searcher.optuna_sampler(),
+        study_name=run["study_name"],
+        storage=optuna.storages.RDBStorage(run_dir.storage_url),
+        max_level=levels[-1],
+    )
+    scheduler = None
+    if len(levels) > 1:
+        scheduler = ASHAScheduler(
+            time_attr=FIDELITY_KEY,
+            metric=names[0],
+            mode=modes[0],
+            max_t=levels[-1],
+            grace_period=levels[0],
+            reduction_factor=space.fidelity.reduction_factor,
+        )
+    budget = space.budget
+    return tune.Tuner(
+        _trainable(context, layout),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=num_samples or budget.num_samples,
+            max_concurrent_trials=layout.workers,
+            time_budget_s=budget.time_budget_s,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=run_dir.tune_dir.name,
+            storage_path=str(run_dir.root.resolve()),
+            failure_config=tune.FailureConfig(max_failures=budget.max_failures),
+            callbacks=[make_recorder(run_dir, space, levels[-1])],
+            verbose=0,
+        ),
+    )
+
+
+def _trainable(context: Any, layout: Any):
+    from ray import tune
+
+    from lors_search.search.trainable import run_trial
+
+    return tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": layout.trial_cpus})
+
+
+def run_search(
+    space: Any,
+    run_dir: RunDir,
+    *,
+    resume: bool = False,
+    num_samples: int | None = None,
+    workers: int | None = None,
+    space_source: str = "",
+    progress: Progress = print,
+) -> SearchOutcome:
+    """Run (or resume) the search of `space` into `run_dir` on the Ray cluster this process is connected to."""
+    import ray
+    from ray import tune
+
+    from lors_search.runtime.cluster import compute_references, start_runtime
+    from lors_search.runtime.layout import plan_layout
+    from lors_search.runtime.spec import spec_from_space
+    from lors_search.search.trainable import TrialContext, fidelity_levels
+
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment state at most 5 s old after a crash
+    started = time.perf_counter()
+    names, modes = space.objective_names(), space.objective_modes()
+    layout = plan_layout(ray.cluster_resources(), len(space.experts), workers)
+    runtime = start_runtime(spec_from_space(space), layout, progress)
+    try:
+        rungs = resolve_rungs(space.fidelity.n_per_language, runtime.max_per_language)
+        if len(names) > 1:
+            rungs = rungs[-1:]  # ASHA needs one scalar: multi-objective searches score the full subset only
+        if resume:
+            run = run_dir.read_run()
+            if [int(n) for n in run["fidelity"]] != list(rungs):
+                raise UserError(f"the run's rungs {run['fidelity']} differ from the space's {list(rungs)}")
+            per_rung = run["references_per_rung"]
+            run = run_dir.update_run(status="running")
+        else:
+            run_dir.root.mkdir(parents=True, exist_ok=False)
+            run_dir.space_yaml.write_text(space.resolved_yaml(), encoding="utf-8")
+            run = new_run_record(
+                name=run_dir.root.name,
+                study_name=new_study_name(run_dir.root.name),
+                space_source=space_source,
+                objectives=list(zip(names, modes, strict=True)),
+                data={
+                    "path": str(space.data.path),
+                    "split": space.data.split,
+                    "languages": list(space.languages),
+                    "tasks": list(space.data.tasks),
+                    "n_clips": runtime.worker_info[0]["n_clips"],
+                    "max_per_language": runtime.max_per_language,
+                },
+                fidelity=rungs,
+            )
+            run_dir.write_run(run)
+            progress(f"scoring the references (base, {len(space.experts)} expert(s)) at rungs {list(rungs)}")
+            references = compute_references(runtime, rungs)
+            per_rung = _per_rung(references, rungs)
+            try:
+                from lors_search.space.objective import check_references
+
+                check_references(space, per_rung, rungs[-1])
+            except ImportError:
+                pass
+            except ValueError as exc:
+                raise UserError(f"the objective is undefined on this dev set: {exc}") from None
+            run = run_dir.update_run(references=per_rung[str(rungs[-1])], references_per_rung=per_rung)
+        levels = fidelity_levels(len(rungs), space.fidelity.reduction_factor)
+        context = TrialContext(space=space, rungs=rungs, levels=levels, references=per_rung)
+        tune_path = str(run_dir.tune_dir.resolve())
+        if resume and tune.Tuner.can_restore(tune_path):
+            progress(f"resuming the Tune experiment in {tune_path}")
+            tuner = tune.Tuner.restore(tune_path, trainable=_trainable(context, layout), resume_errored=True)
+        else:
+            tuner = _build_tuner(space, run_dir, run, context, layout, num_samples)
+        progress(f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}")
+        status = "interrupted"
+        try:
+            results = tuner.fit()
+            trials = results._experiment_analysis.trials
+            unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
+            status = "finished" if not unfinished else "interrupted"
+        finally:
+            run_dir.update_run(status=status)
+    finally:
+        runtime.shutdown()
+    table = TrialTable(run_dir.trials_parquet)
+    return SearchOutcome(
+        run_dir=run_dir,
+        status=status,
+        best=table.best(modes[0]),
+        counts=table.counts(),
+        references=per_rung[str(rungs[-1])],
+        objective_names=names,
+        objective_modes=modes,
+        rungs=list(rungs),
+        seconds=time.perf_counter() - started,
+        layout=layout,
+        extra={"expert_info": runtime.expert_info, "worker_info": runtime.worker_info},
+    )

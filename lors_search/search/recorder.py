@@ -1,0 +1,189 @@
+"""The driver-side Tune callback: when a trial finishes (complete, stopped early, or failed) it releases the
+trial's worker lease, appends the trial's row to trials.parquet, rewrites best.yaml/best.json when a
+full-fidelity trial beats the best, updates the Ray metrics (lors_search.runtime.metrics, when present) and
+prints one progress line.
+
+It is pickled with the experiment (Tuner.restore brings it back), so it holds only plain values and
+reloads its table lazily.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from ray.tune import Callback
+
+from lors_search.search.rundir import RunDir, TrialTable, cell_columns, now, write_best
+from lors_search.search.searcher import FIDELITY_KEY
+
+
+def merge_config_yaml(space: Any, flat: Mapping[str, Any]) -> str:
+    """The MergeConfig YAML of a trial (what `lors-search merge --config` reads)."""
+    config = space.merge_config(flat)
+    return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def format_cells(cells: Mapping[str, Mapping[str, Any]]) -> str:
+    parts = []
+    for cell in sorted(cells):
+        metrics = cells[cell]
+        if "wer" in metrics:
+            parts.append(f"{cell.replace('/transcribe', '')} WER {100 * float(metrics['wer']):.1f}")
+        elif "bleu" in metrics:
+            parts.append(f"{cell.replace('/translate', '')}>en BLEU {float(metrics['bleu']):.1f}")
+    return ", ".join(parts)
+
+
+class RunRecorder(Callback):
+    def __init__(self, run_root: str, space: Any, max_level: float, echo: bool = True) -> None:
+        self.run_root = str(run_root)
+        self.space = space
+        self.max_level = max_level
+        self.echo = echo
+        self.objective_names = list(space.objective_names())
+        self.mode = space.objective_modes()[0]
+        self._table: TrialTable | None = None
+        self._metrics: Any = None
+        self._best: float | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_table=None, _metrics=None, _best=None)
+        return state
+
+    # ---- Tune hooks -------------------------------------------------------------------------------------
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.record(trial, error=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.record(trial, error=True)
+
+    # ---- recording --------------------------------------------------------------------------------------
+
+    @property
+    def table(self) -> TrialTable:
+        if self._table is None:
+            run_dir = RunDir(Path(self.run_root))
+            self._table = TrialTable(run_dir.trials_parquet)
+            best = self._table.best(self.mode)
+            self._best = None if best is None else best["objective"]
+        return self._table
+
+    def _release(self, trial_id: str) -> None:
+        try:
+            import ray
+
+            from lors_search.runtime.names import NAMESPACE, POOL_NAME
+
+            ray.get_actor(POOL_NAME, namespace=NAMESPACE).release.remote(trial_id)
+        except Exception:  # noqa: BLE001 - no pool (tests of the recorder alone) or it is restarting
+            pass
+
+    def build_row(self, trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any], error: bool) -> dict[str, Any]:
+        level = result.get(FIDELITY_KEY)
+        if error:
+            state = "FAIL"
+        elif level is not None and level >= self.max_level:
+            state = "COMPLETE"
+        else:
+            state = "PRUNED"
+        params = dict(config.get("params") or {})
+        objective = result.get("objective") if state != "FAIL" else None
+        row: dict[str, Any] = {
+            "trial": int(config.get("optuna_trial", -1)),
+            "tune_trial_id": trial_id,
+            "state": state,
+            "objective": float(objective) if objective is not None else math.nan,
+        }
+        for name in self.objective_names:
+            value = result.get(name) if state != "FAIL" else None
+            row[f"objective:{name}"] = float(value) if value is not None else math.nan
+        row["n_per_language"] = result.get("n_per_language")
+        for name, value in params.items():
+            row[f"param:{name}"] = value
+        row.update(cell_columns(result.get("cells") or {}))
+        row["merge_seconds"] = float(result.get("merge_seconds", math.nan))
+        row["eval_seconds"] = float(result.get("eval_seconds", math.nan))
+        row["trial_seconds"] = float(result.get("trial_seconds", math.nan))
+        row["rows_decoded"] = result.get("rows_decoded")
+        try:
+            row["merge_config"] = merge_config_yaml(self.space, params) if params else ""
+        except Exception as exc:  # noqa: BLE001 - a broken config must not lose the row
+            row["merge_config"] = f"# could not build the merge config: {exc}\n"
+        row["finished_at"] = now()
+        return row
+
+    def record(self, trial: Any, error: bool) -> dict[str, Any]:
+        self._release(trial.trial_id)
+        row = self.build_row(trial.trial_id, trial.config or {}, trial.last_result or {}, error)
+        return self.add_row(row)
+
+    def add_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        table = self.table
+        added = table.add(row)
+        improved = False
+        if added and row["state"] == "COMPLETE" and math.isfinite(row["objective"]):
+            better = self._best is None or (
+                row["objective"] > self._best if self.mode == "max" else row["objective"] < self._best
+            )
+            if better:
+                self._best = row["objective"]
+                write_best(RunDir(Path(self.run_root)), row, self.objective_names)
+                improved = True
+        if added:
+            self._observe(row, improved)
+            if self.echo:
+                print(self.progress_line(row, improved), file=sys.stdout, flush=True)
+        return row
+
+    def _observe(self, row: Mapping[str, Any], improved: bool) -> None:
+        try:
+            if self._metrics is None:
+                from lors_search.runtime.metrics import TrialMetrics
+
+                self._metrics = TrialMetrics(RunDir(Path(self.run_root)).root.name)
+            objective = row["objective"] if math.isfinite(row["objective"]) else None
+            from lors_search.search.rundir import cells_from_row
+
+            self._metrics.trial_finished(
+                row["state"], objective, cells_from_row(row), row["merge_seconds"], row["eval_seconds"]
+            )
+            if improved:
+                self._metrics.best(row["objective"])
+        except ImportError:
+            self._metrics = None
+        except Exception:  # noqa: BLE001 - metrics are best effort
+            pass
+
+    def progress_line(self, row: Mapping[str, Any], improved: bool) -> str:
+        counts = self.table.counts()
+        done = sum(counts.values())
+        value = row["objective"]
+        shown = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else "-"
+        head = (
+            f"trial {row['trial']:>3} {row['state']:<8} {self.objective_names[0]} {shown}"
+            f" @{row.get('n_per_language')}/lang"
+        )
+        tally = f"{done} done ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed)"
+        best = self.table.best(self.mode)
+        if best is None:
+            tail = "best: none yet"
+        else:
+            from lors_search.search.rundir import cells_from_row
+
+            mark = " NEW" if improved else ""
+            tail = f"best{mark} #{best['trial']} {best['objective']:.4f}: {format_cells(cells_from_row(best))}"
+        return f"{head} | {tally} | {tail}"
+
+
+def make_recorder(run_dir: RunDir, space: Any, max_level: float, echo: bool = True) -> RunRecorder:
+    return RunRecorder(str(run_dir.root.resolve()), space, max_level, echo)
+
+
+

@@ -1,0 +1,109 @@
+"""OptunaSearch for multi-fidelity trials (Ray Tune 2.60, Optuna 5.0).
+
+Out of the box OptunaSearch tells Optuna COMPLETE with the low-fidelity score of a trial that ASHA stopped
+early, mixing subset scores into the sampler's model. `FidelityOptunaSearch` tells PRUNED for a trial whose
+last result is below the top fidelity level (its rung scores stay as intermediate values), hands each Tune
+trial its Optuna trial number and flat parameters, never re-tells a trial the study already finished (a
+resumed run re-runs trials finished after the last experiment checkpoint), and on restore marks trials the
+study still holds as RUNNING but the restored searcher never heard of (asked after that checkpoint) FAIL.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.result import TRAINING_ITERATION
+from ray.tune.search.optuna import OptunaSearch
+
+logger = logging.getLogger(__name__)
+
+FIDELITY_KEY = "fidelity_level"
+
+
+def make_sampler(algorithm: str, seed: int, multi_objective: bool = False) -> optuna.samplers.BaseSampler:
+    """A seeded Optuna sampler: tpe (default; MOTPE when multi-objective), cmaes, random or nsga2."""
+    if algorithm == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if algorithm == "cmaes":
+        if multi_objective:
+            raise ValueError("cmaes is single-objective")
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if algorithm == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if algorithm == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    raise ValueError(f"unknown searcher algorithm {algorithm!r}")
+
+
+class FidelityOptunaSearch(OptunaSearch):
+    """OptunaSearch whose trials below `max_level` of `fidelity_key` end as PRUNED.
+
+    Each suggested config is `{"optuna_trial": number, "params": {flat Optuna params}}`.
+    """
+
+    def __init__(self, *args: Any, max_level: float = 1, fidelity_key: str = FIDELITY_KEY, **kwargs: Any) -> None:
+        self._max_level = max_level
+        self._fidelity_key = fidelity_key
+        super().__init__(*args, **kwargs)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config = super().suggest(trial_id)
+        if not isinstance(config, dict):
+            return config
+        ot_trial = self._ot_trials[trial_id]
+        return {"optuna_trial": ot_trial.number, "params": dict(ot_trial.params)}
+
+    def optuna_number(self, trial_id: str) -> int | None:
+        ot_trial = self._ot_trials.get(trial_id)
+        return None if ot_trial is None else ot_trial.number
+
+    def _finished_in_study(self, ot_trial: optuna.Trial) -> bool:
+        try:
+            frozen = self._ot_study._storage.get_trial(ot_trial._trial_id)
+        except Exception:  # noqa: BLE001 - a storage hiccup must not stop the search
+            return False
+        return frozen.state.is_finished()
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or self._finished_in_study(ot_trial):
+            return
+        try:
+            super().on_trial_result(trial_id, result)
+        except Exception as exc:  # noqa: BLE001 - e.g. NaN; the trial goes on
+            logger.warning("optuna report failed for %s: %s", trial_id, exc)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return super().on_trial_complete(trial_id, result, error) if ot_trial is not None else None
+        if self._finished_in_study(ot_trial):
+            self._completed_trials.add(trial_id)
+            return None
+        level = (result or {}).get(self._fidelity_key)
+        if not error and result and level is not None and level < self._max_level:
+            if not isinstance(self.metric, list) and result.get(self.metric) is not None:
+                try:  # the result that triggered the stop never reached on_trial_result
+                    ot_trial.report(float(result[self.metric]), int(result.get(TRAINING_ITERATION, 0)))
+                except Exception:  # noqa: BLE001 - duplicate step: Optuna keeps the first
+                    pass
+            try:
+                self._ot_study.tell(ot_trial, None, state=TrialState.PRUNED)
+            except Exception as exc:  # noqa: BLE001
+                logger.warning("optuna tell(PRUNED) failed for %s: %s", trial_id, exc)
+            self._completed_trials.add(trial_id)
+            return None
+        return super().on_trial_complete(trial_id, result, error)
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        known = {ot_trial._trial_id for ot_trial in self._ot_trials.values()}
+        for frozen in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen._trial_id not in known:
+                try:
+                    self._ot_study.tell(frozen.number, None, state=TrialState.FAIL)
+                except Exception as exc:  # noqa: BLE001
+                    logger.warning("could not close orphaned optuna trial %d: %s", frozen.number, exc)
