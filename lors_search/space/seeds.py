@@ -102,6 +102,8 @@ def _task_arithmetic(space: SearchSpace) -> dict[str, Any]:
         mine = {param.kind: param for param in defs if param.group == group_id}
         rank = mine.get("rank") or mine.get("rank_ratio")
         density = mine.get("density")
+        if rank is None and density is None:
+            continue  # task_arithmetic itself: nothing is pruned
         full = 1.0 if rank is not None and rank.kind == "rank_ratio" else float(group.full_rank(shape))
         rank_full = rank is not None and rank.contains(full)
         density_full = density is not None and density.contains(1.0)
@@ -113,10 +115,15 @@ def _task_arithmetic(space: SearchSpace) -> dict[str, Any]:
                 (False, True): "density 1.0",
             }[(rank is not None, density is not None)]
             whole = "rank_ratio high: 1.0" if rank is not None and rank.kind == "rank_ratio" else f"rank high: {int(full)}"
-            widen = "density high: 1.0" if density is not None else whole
+            options = [
+                text
+                for param, text in ((density, "density high: 1.0"), (rank, whole))
+                if param is not None and not param.fixed
+            ]
+            widen = f"widen a range ({' or '.join(options)}) or" if options else "unfix a parameter or"
             raise PointError(
-                f"task arithmetic needs {needs} in group {group_id} ({ranges}); widen a range ({widen}) "
-                "or drop task_arithmetic from seeds"
+                f"task arithmetic needs {needs} in group {group_id} ({ranges}); {widen} drop task_arithmetic "
+                "from seeds"
             )
         for param, whole_value, is_whole in ((rank, full, rank_full), (density, 1.0, density_full)):
             if param is not None and not param.fixed:

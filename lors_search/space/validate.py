@@ -55,6 +55,11 @@ def _base_shape(space: SearchSpace, check_paths: bool) -> BaseShape | None:
     except UserError as exc:
         if not check_paths:
             return None
+        if not local:
+            raise SpaceProblem(
+                f"base: {base!r} is no local path (relative to the file) and no Hub model known offline "
+                "(openai/whisper-* or one in the Hugging Face cache); give a directory or download it first"
+            ) from None
         raise SpaceProblem(f"base: {exc}") from None
 
 
