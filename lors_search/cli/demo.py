@@ -1,0 +1,74 @@
+"""`lors-search demo`: the embedded synthetic benchmark. `demo build` writes the corpus, base, experts and
+multitask model (`lors_search.demo`); `demo` alone runs the main job (build, search, export, report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "demo",
+        help="build and run the embedded synthetic speech benchmark",
+        description=(
+            "The embedded benchmark: eSpeak NG speech in up to ten languages, a tiny Whisper base trained on "
+            "it, one expert per language and a multitask model. Without a subcommand: build the demo, search "
+            "the best merge, export and report it."
+        ),
+    )
+    _common(parser, None)
+    commands = parser.add_subparsers(dest="demo_command", metavar="SUBCOMMAND")
+    build = commands.add_parser(
+        "build",
+        help="build (or reuse) the demo's corpus and models, then score them on dev",
+        description=(
+            "Write DIR/data (speech corpus), DIR/tokenizer, DIR/base, DIR/experts/<lang>, DIR/multitask "
+            "(Hugging Face Whisper directories) and DIR/scores.json (dev scores), reusing every stage that "
+            "already matches the recipe. Default DIR: $LORS_DEMO_DIR, else ~/.cache/lors_search/demo "
+            "(demo-quick with --quick)."
+        ),
+    )
+    _common(build, argparse.SUPPRESS)
+    build.add_argument("--force", action="store_true", help="rebuild every stage, even those that match")
+    build.set_defaults(func=run_build)
+    parser.set_defaults(func=run_main)
+
+
+def _common(parser: argparse.ArgumentParser, default: object) -> None:
+    # The build subcommand's copies default to SUPPRESS, so `demo --quick build` and `demo build --quick` agree.
+    parser.add_argument("--out", metavar="DIR", default=default, help="demo directory (default: see above)")
+    parser.add_argument("--quick", action="store_true", default=default if default is not None else False,
+                        help="small build for tests and smoke runs (under 3 minutes on 2 cores)")
+    parser.add_argument("--langs", nargs="+", metavar="LANG", default=default,
+                        help="languages (default: ca de es fr it; quick: de es fr); any of ca de es fr it id nl pt ru sv")
+
+
+def run_main(args: argparse.Namespace) -> int:
+    try:
+        from lors_search.demo.main_job import run_main_job
+    except ModuleNotFoundError as exc:
+        if exc.name != "lors_search.demo.main_job":
+            raise
+        print("lors-search demo: error: the main demo job is not available yet; use `lors-search demo build`",
+              file=sys.stderr)
+        return 2
+    return int(run_main_job(args) or 0)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from lors_search.demo.build import build_demo, score_table
+    from lors_search.demo.paths import default_demo_dir
+    from lors_search.demo.recipe import full_recipe, quick_recipe
+
+    quick = bool(getattr(args, "quick", False))
+    recipe = (quick_recipe if quick else full_recipe)(getattr(args, "langs", None))
+    out = getattr(args, "out", None) or default_demo_dir(quick)
+    summary = build_demo(out, recipe, progress=True, force=bool(args.force))
+    print(score_table(summary.scores))
+    done = ", ".join(summary.built) or "nothing"
+    print(f"\ndemo in {summary.out} ({summary.seconds:.0f} s; built: {done}; reused: {', '.join(summary.reused) or 'nothing'})")
+    return 0
+
+
