@@ -121,7 +121,7 @@ def start_head(num_cpus: int = 2, timeout_s: float = 120.0) -> RayHead:
             status, _ = http_get(f"{head.dashboard_url}/api/version", timeout=2)
         except OSError:
             status = 0
-        if status == 200 and (temp_dir / "ray_current_cluster").exists():
+        if status in (200, 401) and (temp_dir / "ray_current_cluster").exists():  # 401: token auth on
             return head
         time.sleep(0.5)
     log = head.log_tail()
