@@ -129,6 +129,17 @@ def _trainable(context: Any, layout: Any):
     return tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": layout.trial_cpus})
 
 
+def _worker_restarts(runtime: Any) -> int:
+    """Workers whose process changed during the search (restarted after a failure)."""
+    import ray
+
+    try:
+        now = ray.get([worker.info.remote() for worker in runtime.workers], timeout=30)
+    except Exception:  # noqa: BLE001 - a worker still restarting counts too
+        return len(runtime.workers)
+    return sum(1 for before, after in zip(runtime.worker_info, now, strict=True) if before["pid"] != after["pid"])
+
+
 def run_search(
     space: Any,
     run_dir: RunDir,
@@ -211,6 +222,7 @@ def run_search(
             status = "finished" if not unfinished else "interrupted"
         finally:
             run_dir.update_run(status=status)
+        restarts = _worker_restarts(runtime)
     finally:
         runtime.shutdown()
     table = TrialTable(run_dir.trials_parquet)
@@ -225,5 +237,5 @@ def run_search(
         rungs=list(rungs),
         seconds=time.perf_counter() - started,
         layout=layout,
-        extra={"expert_info": runtime.expert_info, "worker_info": runtime.worker_info},
+        extra={"expert_info": runtime.expert_info, "worker_info": runtime.worker_info, "worker_restarts": restarts},
     )

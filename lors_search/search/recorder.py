@@ -85,7 +85,9 @@ class RunRecorder(Callback):
         except Exception:  # noqa: BLE001 - no pool (tests of the recorder alone) or it is restarting
             pass
 
-    def build_row(self, trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any], error: bool) -> dict[str, Any]:
+    def build_row(
+        self, trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any], error: bool, retries: int = 0
+    ) -> dict[str, Any]:
         level = result.get(FIDELITY_KEY)
         if error:
             state = "FAIL"
@@ -112,6 +114,7 @@ class RunRecorder(Callback):
         row["eval_seconds"] = float(result.get("eval_seconds", math.nan))
         row["trial_seconds"] = float(result.get("trial_seconds", math.nan))
         row["rows_decoded"] = result.get("rows_decoded")
+        row["retries"] = retries
         try:
             row["merge_config"] = merge_config_yaml(self.space, params) if params else ""
         except Exception as exc:  # noqa: BLE001 - a broken config must not lose the row
@@ -121,7 +124,8 @@ class RunRecorder(Callback):
 
     def record(self, trial: Any, error: bool) -> dict[str, Any]:
         self._release(trial.trial_id)
-        row = self.build_row(trial.trial_id, trial.config or {}, trial.last_result or {}, error)
+        retries = int(getattr(trial, "num_failures", 0) or 0)
+        row = self.build_row(trial.trial_id, trial.config or {}, trial.last_result or {}, error, retries)
         return self.add_row(row)
 
     def add_row(self, row: dict[str, Any]) -> dict[str, Any]:

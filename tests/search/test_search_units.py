@@ -1,0 +1,149 @@
+"""Unit tests of the search's pieces without Ray Tune running: the fidelity-aware OptunaSearch, the layout of
+actors on a cluster, the rungs, the trial table and the recorder's rows."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from lors_search.errors import UserError
+from lors_search.runtime.layout import TRIAL_CPUS, plan_layout
+from lors_search.search.driver import resolve_rungs
+from lors_search.search.rundir import TrialTable, cells_from_row, cell_columns
+from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
+from lors_search.search.trainable import fidelity_levels
+
+
+def space_fn(trial: optuna.Trial) -> None:
+    trial.suggest_float("x", 0.0, 1.0)
+    trial.suggest_int("rank", 1, 8, log=True)
+
+
+def make_searcher(storage=None, study_name: str = "units", **kwargs) -> FidelityOptunaSearch:
+    return FidelityOptunaSearch(
+        space=space_fn,
+        metric="objective",
+        mode="max",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        storage=storage or optuna.storages.InMemoryStorage(),
+        study_name=study_name,
+        max_level=4.0,
+        **kwargs,
+    )
+
+
+def states(searcher: FidelityOptunaSearch) -> dict[int, TrialState]:
+    return {t.number: t.state for t in searcher._ot_study.get_trials(deepcopy=False)}
+
+
+def test_suggest_gives_the_optuna_number_and_flat_params() -> None:
+    searcher = make_searcher(points_to_evaluate=[{"x": 0.25, "rank": 2}])
+    first = searcher.suggest("a")
+    second = searcher.suggest("b")
+    assert first == {"optuna_trial": 0, "params": {"x": 0.25, "rank": 2}}
+    assert second["optuna_trial"] == 1 and set(second["params"]) == {"x", "rank"}
+
+
+def test_trials_stopped_below_the_top_rung_are_pruned_not_complete() -> None:
+    searcher = make_searcher()
+    for trial_id in ("full", "stopped", "failed"):
+        searcher.suggest(trial_id)
+    first = {"objective": 0.5, FIDELITY_KEY: 1.0, "training_iteration": 1}
+    searcher.on_trial_result("full", first)
+    searcher.on_trial_complete("full", {"objective": 0.7, FIDELITY_KEY: 4.0, "training_iteration": 3})
+    # ASHA stopped it at its first rung: Tune never forwarded that result to on_trial_result.
+    searcher.on_trial_complete("stopped", {"objective": 0.2, FIDELITY_KEY: 1.0, "training_iteration": 1})
+    searcher.on_trial_complete("failed", None, error=True)
+    got = states(searcher)
+    assert got == {0: TrialState.COMPLETE, 1: TrialState.PRUNED, 2: TrialState.FAIL}
+    trials = searcher._ot_study.get_trials(deepcopy=False)
+    assert trials[0].value == 0.7
+    assert trials[1].intermediate_values == {1: 0.2}  # the rung score stays for TPE
+
+
+def test_a_trial_the_study_already_finished_is_not_told_again() -> None:
+    searcher = make_searcher()
+    searcher.suggest("t")
+    searcher.on_trial_complete("t", {"objective": 0.9, FIDELITY_KEY: 4.0, "training_iteration": 2})
+    searcher._completed_trials.clear()  # as after a restore from an older experiment checkpoint
+    searcher.on_trial_result("t", {"objective": 0.1, FIDELITY_KEY: 1.0, "training_iteration": 1})
+    searcher.on_trial_complete("t", {"objective": 0.1, FIDELITY_KEY: 4.0, "training_iteration": 2})
+    (trial,) = searcher._ot_study.get_trials(deepcopy=False)
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.9
+
+
+def test_restore_keeps_the_study_and_fails_orphaned_running_trials(tmp_path: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    searcher = make_searcher(storage=storage, study_name="restore")
+    searcher.suggest("a")
+    checkpoint = tmp_path / "searcher.pkl"
+    searcher.save(str(checkpoint))
+    searcher.suggest("b")  # asked after the checkpoint: the restored searcher never heard of it
+    restored = make_searcher(storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}"),
+                             study_name="restore")
+    restored.restore(str(checkpoint))
+    assert states(restored) == {0: TrialState.RUNNING, 1: TrialState.FAIL}
+    restored.on_trial_complete("a", {"objective": 0.3, FIDELITY_KEY: 4.0, "training_iteration": 1})
+    assert states(restored)[0] == TrialState.COMPLETE
+
+
+def test_the_searcher_pickles() -> None:
+    searcher = make_searcher()
+    searcher.suggest("a")
+    clone = pickle.loads(pickle.dumps(searcher.__dict__))
+    assert clone["_max_level"] == 4.0 and "a" in clone["_ot_trials"]
+
+
+def test_layout_on_cpus_leaves_room_for_each_workers_trial() -> None:
+    layout = plan_layout({"CPU": 2.0}, n_experts=3, workers=2)
+    assert (layout.workers, layout.worker_threads, layout.worker_gpus) == (2, 1, 0.0)
+    assert layout.workers * (layout.worker_cpus + layout.trial_cpus) <= 2.0 + 1e-9
+    assert layout.trial_cpus == TRIAL_CPUS and layout.expert_cpus == 0.0
+    assert plan_layout({"CPU": 16.0}, n_experts=2).workers == 4  # one per 4 CPUs by default
+    assert plan_layout({"CPU": 2.0}, n_experts=2).workers == 1
+    with pytest.raises(UserError, match="needs at least 3 CPUs"):
+        plan_layout({"CPU": 2.0}, n_experts=2, workers=3)
+
+
+def test_layout_on_gpus_one_worker_per_gpu_and_fractional_experts() -> None:
+    layout = plan_layout({"CPU": 16.0, "GPU": 2.0}, n_experts=5)
+    assert layout.workers == 2 and layout.worker_gpus == 0.8
+    # At most ceil(5 / 2) = 3 experts per GPU fit beside its worker.
+    assert 3 * layout.expert_gpus + layout.worker_gpus <= 1.0 + 1e-9
+    assert layout.worker_threads == 8
+    shared = plan_layout({"CPU": 8.0, "GPU": 1.0}, n_experts=2, workers=2)
+    assert shared.worker_gpus == 0.4  # two workers share the one GPU
+
+
+def test_rungs_resolve_the_whole_split_and_drop_repeats() -> None:
+    assert resolve_rungs([3, None], 12) == (3, 12)
+    assert resolve_rungs([4, 16, None], 12) == (4, 12)
+    assert resolve_rungs([None], 7) == (7,)
+    assert fidelity_levels(3, 2) == (1.0, 2.0, 4.0)
+
+
+def _row(number: int, state: str, objective: float) -> dict:
+    return {"trial": number, "state": state, "objective": objective, "merge_config": "x: 1\n",
+            **cell_columns({"de/transcribe": {"wer": 0.5, "cer": 0.25, "n": 3}})}
+
+
+def test_trial_table_is_keyed_by_trial_and_picks_the_best_complete(tmp_path: Path) -> None:
+    path = tmp_path / "trials.parquet"
+    table = TrialTable(path)
+    assert table.add(_row(0, "COMPLETE", 0.5))
+    assert table.add(_row(1, "PRUNED", 0.9))  # a lucky low-fidelity score never becomes the best
+    assert table.add(_row(2, "COMPLETE", 0.7))
+    assert table.add(_row(3, "FAIL", math.nan))
+    assert not table.add(_row(2, "COMPLETE", 0.1))  # a re-run of a recorded trial is ignored
+    again = TrialTable(path)
+    assert sorted(again.rows) == [0, 1, 2, 3]
+    assert again.counts() == {"COMPLETE": 2, "PRUNED": 1, "FAIL": 1}
+    assert again.best("max")["trial"] == 2 and again.best("min")["trial"] == 0
+    assert again.rows[3]["objective"] is None
+    assert cells_from_row(again.rows[0]) == {"de/transcribe": {"wer": 0.5, "cer": 0.25, "n": 3}}
+    assert not list(tmp_path.glob(".trials.parquet.*"))  # no temporary file left
