@@ -171,3 +171,13 @@ def test_demo_dir_follows_the_demo_module(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("LORS_DEMO_DIR", str(tmp_path))
     assert demo_dir(True) == default_demo_dir(True) == tmp_path.resolve()
     assert os.fspath(demo_dir(False)) == os.fspath(tmp_path.resolve())
+
+
+def test_documented_example_parses(tmp_path: Path) -> None:
+    text = (REPO / "docs" / "search-space.md").read_text(encoding="utf-8")
+    example = text.split("## A complete example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text(example, encoding="utf-8")
+    space = load_search_space(tmp_path / "example.yaml", check_paths=False)
+    assert space.experts[2].path == "hf:me/whisper-small-es"
+    assert "scale.ca" in space.param_names() and "dec.g0.ffn.rank" in space.param_names()
+    assert [name for name, _ in space.named_seed_points()] == ["paper_defaults", "task_arithmetic", "dense_decoder"]
