@@ -26,6 +26,7 @@ from lors_search.space.schema import (
 )
 from lors_search.space.seeds import paper_rank
 from lors_search.space.shape import BaseShape, read_base_shape
+from lors_search.space.shipped import shipped_space, shipped_space_names
 
 __all__ = [
     "OBJECTIVE_MODES",
@@ -56,5 +57,7 @@ __all__ = [
     "references_at",
     "resolved_yaml",
     "score",
+    "shipped_space",
+    "shipped_space_names",
     "space_from_dict",
 ]

@@ -181,3 +181,12 @@ def test_documented_example_parses(tmp_path: Path) -> None:
     assert space.experts[2].path == "hf:me/whisper-small-es"
     assert "scale.ca" in space.param_names() and "dec.g0.ffn.rank" in space.param_names()
     assert [name for name, _ in space.named_seed_points()] == ["paper_defaults", "task_arithmetic", "dense_decoder"]
+
+
+def test_shipped_spaces_by_name() -> None:
+    from lors_search.space import shipped_space, shipped_space_names
+
+    assert {"demo", "smoke", "whisper-small-covost2"} <= set(shipped_space_names())
+    assert shipped_space("smoke") == REPO / "search_spaces" / "smoke.yaml"
+    with pytest.raises(UserError, match=r"^no shipped search space 'nope' \(shipped: demo, smoke, "):
+        shipped_space("nope")
