@@ -315,7 +315,7 @@ class Searcher(BaseModel):
 
 
 _DEFAULT_RANGES: dict[str, dict[str, Any]] = {
-    "rank_ratio": {"low": 0.005, "high": 0.5, "log": True},
+    "rank_ratio": {"low": 0.005, "high": 1.0, "log": True},
     "density": {"low": 0.02, "high": 1.0, "log": True},
     "scale": {"low": 0.05, "high": 1.0, "log": True},
 }
@@ -395,6 +395,9 @@ class SearchSpace(BaseModel):
             out["rank_ratio"] = dict(_DEFAULT_RANGES["rank_ratio"])
         if spec.uses_density and out.get("density") is None:
             out["density"] = dict(_DEFAULT_RANGES["density"])
+        if "seeds" not in out:
+            # TIES cannot express task arithmetic (sign election), so it is no default seed there.
+            out["seeds"] = [seed for seed in BUILTIN_SEEDS if not (method == "ties" and seed == "task_arithmetic")]
         return out
 
     @field_validator("method")

@@ -119,7 +119,7 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         "high: 1.0) or drop task_arithmetic from seeds",
     ),
     "task arithmetic with ties": (
-        {"method": "ties"},
+        {"method": "ties", "seeds": ["paper_defaults", "task_arithmetic"]},
         "seeds.1 (task_arithmetic): task arithmetic is not representable with method 'ties' (its sign election "
         "and disjoint mean differ from a plain sum at any density); drop task_arithmetic from seeds",
     ),

@@ -190,3 +190,12 @@ def test_shipped_spaces_by_name() -> None:
     assert shipped_space("smoke") == REPO / "search_spaces" / "smoke.yaml"
     with pytest.raises(UserError, match=r"^no shipped search space 'nope' \(shipped: demo, smoke, "):
         shipped_space("nope")
+
+
+def test_default_seeds_fit_every_method(tree: Path) -> None:
+    from lors_search.merging import method_names
+
+    for method in method_names():
+        space = load(tree, method=method)
+        expected = ["paper_defaults"] if method == "ties" else ["paper_defaults", "task_arithmetic"]
+        assert [name for name, _ in space.named_seed_points()] == expected, method
