@@ -40,6 +40,7 @@ class RayConnection:
     metrics_url: str | None  # the driver node's Prometheus endpoint, "http://127.0.0.1:8080/metrics"
     token_auth: bool  # token authentication is on for this client (and so for the cluster)
     namespace: str
+    owns_ray: bool = True  # connect() initialised Ray in this process (False: it was already initialised)
 
     def describe(self) -> list[str]:
         """Lines telling the user where to watch the search and how to authenticate."""
@@ -58,10 +59,11 @@ class RayConnection:
         return lines
 
     def shutdown(self) -> None:
-        """Disconnect; stops the Ray processes only if this process started them."""
+        """Disconnect if connect() connected (the Ray processes stop only if it started them); a Ray that was
+        already initialised before connect() is left alone."""
         import ray
 
-        if ray.is_initialized():
+        if self.owns_ray and ray.is_initialized():
             ray.shutdown()
 
     def __enter__(self) -> RayConnection:
@@ -145,6 +147,7 @@ def connect(
       Ray's default for a new local cluster (on unless `RAY_AUTH_MODE` says otherwise).
     - `address` None and `RAY_ADDRESS` set (always the case under `ray job submit`): join that cluster.
     - `address` given ("auto", "host:6379", "ray://..."): join it; "local" forces a new local Ray.
+    - Ray already initialised in this process (a test, a notebook): use it as it is; `shutdown()` leaves it.
     `num_cpus`/`num_gpus` only size a local Ray; joining a cluster ignores them (with a note).
     Prints `RayConnection.describe()` to `stream` (None: silent). Connection failures -> UserError.
     """
@@ -158,9 +161,9 @@ def connect(
             f"{address} -- lors-search search ...`"
         )
     joining = (address not in (None, "local")) or (address is None and bool(os.environ.get("RAY_ADDRESS")))
-    in_job = joining and address is None and in_ray_job()
-    if ray.is_initialized():
-        raise UserError("Ray is already initialised in this process; call connect() once per driver")
+    in_job = joining and in_ray_job()
+    if ray.is_initialized():  # e.g. a test or notebook that called ray.init() itself: use that Ray as it is
+        return _describe_and_return(_existing_connection(in_job), say)
 
     kwargs: dict[str, Any] = {"namespace": namespace}
     if joining:
@@ -201,6 +204,31 @@ def connect(
         token_auth=token_auth_enabled(),
         namespace=ray.get_runtime_context().namespace,
     )
+    return _describe_and_return(connection, say)
+
+
+def _existing_connection(in_job: bool) -> RayConnection:
+    import ray
+
+    context = ray.get_runtime_context()
+    try:
+        url = ray._private.worker._global_node.webui_url  # private; the dashboard URL ray.init() printed
+    except AttributeError:
+        url = None
+    return RayConnection(
+        address=str(context.gcs_address),
+        started_local=False,
+        in_job=in_job,
+        job_submission_id=job_submission_id() if in_job else None,
+        dashboard_url=_http(url) if url else None,
+        metrics_url=None,
+        token_auth=token_auth_enabled(),
+        namespace=context.namespace,
+        owns_ray=False,
+    )
+
+
+def _describe_and_return(connection: RayConnection, say: Any) -> RayConnection:
     for line in connection.describe():
         say(line)
     return connection

@@ -91,3 +91,21 @@ def test_connect_starts_a_local_ray_on_loopback_with_token_auth(tmp_path: Path) 
     assert f"Ray dashboard: {connection['dashboard_url']}" in stderr
     assert "`ray get-auth-token`" in stderr and "RAY_AUTH_MODE=token" in stderr
     assert f"Prometheus metrics: {connection['metrics_url']}" in stderr
+
+
+def test_connect_reuses_a_ray_initialised_by_the_caller() -> None:
+    """A test or notebook that called ray.init() itself keeps its Ray: connect() neither re-initialises nor,
+    on shutdown(), stops it."""
+    code = """
+import ray
+from lors_search.runtime.local_ray import connect
+ray.init(num_cpus=1, include_dashboard=False)
+connection = connect(None, 2, stream=None)
+assert not connection.owns_ray and not connection.started_local, connection
+connection.shutdown()
+assert ray.is_initialized()
+ray.shutdown()
+print("ok")
+"""
+    result = _python(["-c", code], _env(RAY_AUTH_MODE="disabled"), timeout=120)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
