@@ -20,6 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_text import Sample, parse_samples
+from ray.job_submission import JobStatus, JobSubmissionClient
+
 from lors_search.runtime.local_ray import free_port
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -139,3 +142,25 @@ def stop_head(head: RayHead, timeout_s: float = 60.0) -> None:
             os.killpg(head.process.pid, signal.SIGKILL)  # the session this fixture created
             head.process.wait(timeout=10)
     shutil.rmtree(head.temp_dir, ignore_errors=True)
+
+
+def submit_job(head: RayHead, submission_id: str, entrypoint: list[str], options: list[str] | None = None) -> None:
+    command = [RAY, "job", "submit", "--address", head.dashboard_url, "--submission-id", submission_id, "--no-wait"]
+    command += options or []
+    result = subprocess.run([*command, "--", *entrypoint], env=client_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def wait_for_status(client: JobSubmissionClient, submission_id: str, timeout_s: float) -> JobStatus:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = client.get_job_status(submission_id)
+        if status.is_terminal():
+            return status
+        time.sleep(0.5)
+    return client.get_job_status(submission_id)
+
+
+def run_samples(head: RayHead, run: str) -> list[Sample]:
+    _, text = http_get(head.metrics_url)
+    return [s for s in parse_samples(text) if s.labels.get("run") == run]

@@ -6,39 +6,17 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from dashboard_head import RAY, RayHead, client_env, http_get, listening_addresses
-from prometheus_text import Sample, grafana_metric_names, parse_samples
+from dashboard_head import RayHead, http_get, listening_addresses, run_samples, submit_job, wait_for_status
+from prometheus_text import Sample, grafana_metric_names
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 JOB_SCRIPT = Path(__file__).with_name("trial_metrics_job.py")
-
-
-def _submit(head: RayHead, submission_id: str, entrypoint: list[str]) -> None:
-    command = [RAY, "job", "submit", "--address", head.dashboard_url, "--submission-id", submission_id, "--no-wait"]
-    result = subprocess.run([*command, "--", *entrypoint], env=client_env(), capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def _wait_for_status(client: JobSubmissionClient, submission_id: str, timeout_s: float) -> JobStatus:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get_job_status(submission_id)
-        if status.is_terminal():
-            return status
-        time.sleep(0.5)
-    return client.get_job_status(submission_id)
-
-
-def _run_samples(head: RayHead, run: str) -> list[Sample]:
-    _, text = http_get(head.metrics_url)
-    return [s for s in parse_samples(text) if s.labels.get("run") == run]
 
 
 def test_dashboard_listens_on_loopback_only(ray_head: RayHead) -> None:
@@ -55,7 +33,7 @@ def test_job_publishes_every_dashboard_metric(ray_head: RayHead, tmp_path: Path)
     run = f"metrics-{uuid.uuid4().hex[:8]}"
     submission_id = f"lors-test-{run}"
     stop_file = tmp_path / "scraped"
-    _submit(ray_head, submission_id, [sys.executable, str(JOB_SCRIPT), run, str(stop_file)])
+    submit_job(ray_head, submission_id, [sys.executable, str(JOB_SCRIPT), run, str(stop_file)])
     client = JobSubmissionClient(ray_head.dashboard_url)
 
     wanted = grafana_metric_names()
@@ -63,14 +41,14 @@ def test_job_publishes_every_dashboard_metric(ray_head: RayHead, tmp_path: Path)
     seen: list[Sample] = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        seen = _run_samples(ray_head, run)
+        seen = run_samples(ray_head, run)
         if wanted <= {s.name for s in seen}:
             break
         if client.get_job_status(submission_id).is_terminal():
             break
         time.sleep(1)
     stop_file.touch()
-    status = _wait_for_status(client, submission_id, timeout_s=60)
+    status = wait_for_status(client, submission_id, timeout_s=60)
     logs = client.get_job_logs(submission_id)
     assert status == JobStatus.SUCCEEDED, logs
 
