@@ -15,10 +15,11 @@ from lors_search.merging.rules import MergeRule
 
 
 def actor_device() -> torch.device:
-    """The GPU Ray gave this actor, else the CPU."""
+    """The GPU Ray gave this actor (or, outside Ray, any GPU), else the CPU."""
     import ray
 
-    if ray.get_gpu_ids() and torch.cuda.is_available():
+    gpus = ray.get_gpu_ids() if ray.is_initialized() else [0]
+    if gpus and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
 

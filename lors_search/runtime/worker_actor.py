@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from lors_search.merging.prepared import PreparedExpert
 from lors_search.runtime.expert_actor import actor_device
 from lors_search.runtime.spec import RuntimeSpec
 
@@ -29,12 +30,21 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def _node_id() -> str | None:
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+
+
 def _params_key(flat: Mapping[str, Any]) -> str:
     return json.dumps(dict(flat), sort_keys=True, default=str)
 
 
 class WorkerActor:
-    def __init__(self, spec: RuntimeSpec, index: int = 0, threads: int = 1) -> None:
+    def __init__(
+        self, spec: RuntimeSpec, index: int = 0, threads: int = 1, experts: Sequence[PreparedExpert] | None = None
+    ) -> None:
+        """`experts` given (prepared in this process, e.g. by `local.prepare_experts`): no expert actors needed."""
         import ray
 
         from lors_search.evaluation.decoding import window_seconds
@@ -74,23 +84,25 @@ class WorkerActor:
             )
         }
         self.infos = describe_state(base_state)
-        experts = []
-        for expert in spec.experts:
-            handle = ray.get_actor(expert_actor_name(expert.name), namespace=NAMESPACE)
-            (ref,) = ray.get(handle.prepared_ref.remote())
-            experts.append(from_payload(ray.get(ref), self.device))
+        if experts is None:
+            fetched = []
+            for expert in spec.experts:
+                handle = ray.get_actor(expert_actor_name(expert.name), namespace=NAMESPACE)
+                (ref,) = ray.get(handle.prepared_ref.remote())
+                fetched.append(from_payload(ray.get(ref), self.device))
+            experts = fetched
+        else:
+            experts = [expert.to(self.device) for expert in experts]
         self.merger = PreparedMerger(base_state, experts)
         self._key: str | None = None
         self.runs = 0
         self.setup_seconds = time.perf_counter() - started
 
     def info(self) -> dict[str, Any]:
-        import ray
-
         per_language = int(self.eval_set.ranks.max()) + 1 if self.eval_set.n_clips else 0
         return {
             "index": self.index,
-            "node_id": ray.get_runtime_context().get_node_id(),
+            "node_id": _node_id(),
             "pid": os.getpid(),
             "device": str(self.device),
             "threads": self.threads,

@@ -215,12 +215,15 @@ def run_search(
             tuner = _build_tuner(space, run_dir, run, context, layout, num_samples)
         progress(f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}")
         status = "interrupted"
+        setup_seconds = time.perf_counter() - started
+        fit_started = time.perf_counter()
         try:
             results = tuner.fit()
             trials = results._experiment_analysis.trials
             unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
             status = "finished" if not unfinished else "interrupted"
         finally:
+            fit_seconds = time.perf_counter() - fit_started
             run_dir.update_run(status=status)
         restarts = _worker_restarts(runtime)
     finally:
@@ -237,5 +240,11 @@ def run_search(
         rungs=list(rungs),
         seconds=time.perf_counter() - started,
         layout=layout,
-        extra={"expert_info": runtime.expert_info, "worker_info": runtime.worker_info, "worker_restarts": restarts},
+        extra={
+            "expert_info": runtime.expert_info,
+            "worker_info": runtime.worker_info,
+            "worker_restarts": restarts,
+            "setup_seconds": setup_seconds,
+            "fit_seconds": fit_seconds,
+        },
     )
