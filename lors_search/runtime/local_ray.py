@@ -15,7 +15,6 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 from lors_search.errors import UserError
@@ -137,6 +136,7 @@ def connect(
     namespace: str | None = None,
     metrics_export_port: int | None = None,
     dashboard_port: int | None = None,
+    logging_level: str | int = "WARNING",
     stream: TextIO | None = sys.stderr,
 ) -> RayConnection:
     """Initialise Ray for a search driver and tell the user where to watch it.
@@ -148,8 +148,9 @@ def connect(
     - `address` None and `RAY_ADDRESS` set (always the case under `ray job submit`): join that cluster.
     - `address` given ("auto", "host:6379", "ray://..."): join it; "local" forces a new local Ray.
     - Ray already initialised in this process (a test, a notebook): use it as it is; `shutdown()` leaves it.
-    `num_cpus`/`num_gpus` only size a local Ray; joining a cluster ignores them (with a note).
-    Prints `RayConnection.describe()` to `stream` (None: silent). Connection failures -> UserError.
+    `num_cpus`/`num_gpus` only size a local Ray; joining a cluster ignores them. `logging_level` is Ray's
+    (its own "started/connected" lines are INFO; ours replace them). Prints `RayConnection.describe()` to
+    `stream` (None: silent). Connection failures -> UserError.
     """
     import ray
 
@@ -165,10 +166,8 @@ def connect(
     if ray.is_initialized():  # e.g. a test or notebook that called ray.init() itself: use that Ray as it is
         return _describe_and_return(_existing_connection(in_job), say)
 
-    kwargs: dict[str, Any] = {"namespace": namespace}
+    kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging_level}
     if joining:
-        if num_cpus is not None or num_gpus is not None:
-            say("Ray: --num-cpus/--num-gpus only size a local Ray; the cluster's own resources are used.")
         target = address if address is not None else os.environ["RAY_ADDRESS"]
         try:
             context = ray.init(address=address, **kwargs)
@@ -242,10 +241,6 @@ def token_auth_enabled() -> bool:
         return bool(is_token_auth_enabled())
     except Exception:  # noqa: BLE001 - private API; fall back to the documented variable
         return os.environ.get(AUTH_MODE_ENV, "").lower() == "token"
-
-
-def token_file() -> Path:
-    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
 
 
 def _http(url: str) -> str:
