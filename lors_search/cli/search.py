@@ -48,37 +48,21 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _connect(args: argparse.Namespace) -> bool:
-    """Connect to Ray; True when this process started a local cluster (and must shut it down)."""
-    import ray
-
+def _connect(args: argparse.Namespace) -> Any:
+    """Connect to Ray (lors_search.runtime.local_ray.connect): a private local Ray with every available CPU
+    and the dashboard on 127.0.0.1 by default, the cluster at --address (or $RAY_ADDRESS, as under
+    `ray job submit`), or the Ray this process already initialised. Prints where to watch and how to
+    authenticate with Ray's token."""
+    from lors_search.runtime.local_ray import connect
     from lors_search.runtime.names import NAMESPACE
 
-    if args.address:
-        try:
-            ray.init(address=args.address, namespace=NAMESPACE, logging_level="WARNING")
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise UserError(f"cannot connect to the Ray cluster at {args.address}: {str(exc).splitlines()[0]}") from None
-        _say(f"connected to the Ray cluster at {args.address}: {ray.cluster_resources()}")
-        return False
-    if ray.is_initialized():
-        return False
-    context = ray.init(
-        num_cpus=_available_cpus(),
-        include_dashboard=not args.no_dashboard,
-        dashboard_host="127.0.0.1",
+    return connect(
+        args.address,
+        None if args.address else _available_cpus(),
+        dashboard=not args.no_dashboard,
         namespace=NAMESPACE,
-        logging_level="WARNING",
+        stream=sys.stdout,
     )
-    url = getattr(context, "dashboard_url", None)
-    if url:
-        _say(f"Ray dashboard: http://{url}")
-        if os.environ.get("RAY_AUTH_MODE", "").lower() != "disabled":
-            _say(
-                "the dashboard asks for Ray's auth token: print it with `ray get-auth-token` "
-                "(stored in ~/.ray/auth_token) and paste it when prompted"
-            )
-    return True
 
 
 def _fmt(metric: str, value: Any) -> str:
@@ -126,9 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.num_samples is not None:
         raise UserError("--num-samples cannot change on --resume (the run keeps its budget)")
 
-    import ray
-
-    started_ray = _connect(args)
+    connection = _connect(args)
     try:
         outcome = run_search(
             space,
@@ -140,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
             progress=_say,
         )
     finally:
-        if started_ray:
-            ray.shutdown()
+        connection.shutdown()  # stops Ray only when this command started it
     counts = outcome.counts
     print()
     print(

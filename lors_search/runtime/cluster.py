@@ -54,6 +54,7 @@ def start_runtime(
     from lors_search.runtime.worker_actor import WorkerActor
 
     started = time.perf_counter()
+    _check_free_names(spec, layout)
     expert_cls = ray.remote(ExpertActor)
     worker_cls = ray.remote(WorkerActor)
     pool_cls = ray.remote(WorkerPool)
@@ -69,7 +70,7 @@ def start_runtime(
         for expert in spec.experts
     }
     progress(f"preparing {len(experts)} expert(s) (task vectors and SVD factors, once)")
-    expert_info = ray.get([handle.info.remote() for handle in experts.values()])
+    expert_info = _started(list(experts.values()), [f"expert actor {name!r}" for name in experts])
     progress(f"starting {layout.describe()}")
     workers = [
         worker_cls.options(
@@ -85,9 +86,47 @@ def start_runtime(
     pool = pool_cls.options(name=POOL_NAME, namespace=NAMESPACE, num_cpus=0, max_restarts=ACTOR_RESTARTS).remote(
         layout.workers
     )
-    worker_info = ray.get([handle.info.remote() for handle in workers])
+    worker_info = _started(workers, [f"worker actor {index}" for index in range(len(workers))])
     progress(f"actors ready in {time.perf_counter() - started:.1f} s")
     return Runtime(spec, layout, experts, workers, pool, expert_info, worker_info)
+
+
+def _check_free_names(spec: RuntimeSpec, layout: Layout) -> None:
+    """A second search on the same cluster would clash on the actor names: say so in one line."""
+    import ray
+
+    from lors_search.errors import UserError
+
+    names = [POOL_NAME, *(expert_actor_name(e.name) for e in spec.experts)]
+    names += [worker_actor_name(i) for i in range(layout.workers)]
+    for name in names:
+        try:
+            ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            continue
+        raise UserError(
+            f"actor {name!r} already exists in namespace {NAMESPACE!r}: another search is running on this "
+            "Ray cluster; wait for it to end or use another cluster"
+        )
+
+
+def _started(handles: list[Any], labels: list[str]) -> list[dict[str, Any]]:
+    """Each actor's info once its constructor has run; an actor that cannot start is one UserError line."""
+    import ray
+
+    from lors_search.errors import UserError
+
+    out = []
+    for handle, label in zip(handles, labels, strict=True):
+        try:
+            out.append(ray.get(handle.info.remote()))
+        except ray.exceptions.RayError as exc:
+            cause = getattr(exc, "cause", None) or exc
+            if isinstance(cause, UserError):
+                raise UserError(f"{label}: {cause}") from None
+            lines = [line for line in str(cause).splitlines() if line.strip()]
+            raise UserError(f"{label} could not start: {lines[-1] if lines else type(cause).__name__}") from exc
+    return out
 
 
 def compute_references(runtime: Runtime, rungs: Sequence[int | None]) -> dict[str, dict[str, Any]]:

@@ -10,15 +10,15 @@ reloads its table lazily.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
 from ray.tune import Callback
 
-from lors_search.search.rundir import RunDir, TrialTable, cell_columns, now, write_best
+from lors_search.search.rundir import RunDir, TrialTable, cell_columns, cells_from_row, now, write_best
 from lors_search.search.searcher import FIDELITY_KEY
 
 
@@ -73,7 +73,26 @@ class RunRecorder(Callback):
             self._table = TrialTable(run_dir.trials_parquet)
             best = self._table.best(self.mode)
             self._best = None if best is None else best["objective"]
+            if self._best is not None:  # a resumed run: the best gauge starts from the recorded best
+                self._publish_best(self._best)
         return self._table
+
+    def _metrics_sink(self) -> Any:
+        if self._metrics is None:
+            try:
+                from lors_search.runtime.metrics import TrialMetrics
+            except ImportError:
+                return None
+            self._metrics = TrialMetrics(Path(self.run_root).name)
+        return self._metrics
+
+    def _publish_best(self, value: float) -> None:
+        try:
+            sink = self._metrics_sink()
+            if sink is not None:
+                sink.best(value)
+        except Exception:  # noqa: BLE001 - metrics are best effort
+            pass
 
     def _release(self, trial_id: str) -> None:
         try:
@@ -130,15 +149,14 @@ class RunRecorder(Callback):
 
     def add_row(self, row: dict[str, Any]) -> dict[str, Any]:
         table = self.table
+        before = table.best(self.mode)
         added = table.add(row)
         improved = False
-        if added and row["state"] == "COMPLETE" and math.isfinite(row["objective"]):
-            better = self._best is None or (
-                row["objective"] > self._best if self.mode == "max" else row["objective"] < self._best
-            )
-            if better:
-                self._best = row["objective"]
-                write_best(RunDir(Path(self.run_root)), row, self.objective_names)
+        if added and row["state"] == "COMPLETE":
+            best = table.best(self.mode)  # ties go to the lower trial number, in best.* as in the progress lines
+            if best is not None and (before is None or best["trial"] != before["trial"]):
+                self._best = best["objective"]
+                write_best(RunDir(Path(self.run_root)), best, self.objective_names)
                 improved = True
         if added:
             self._observe(row, improved)
@@ -148,20 +166,13 @@ class RunRecorder(Callback):
 
     def _observe(self, row: Mapping[str, Any], improved: bool) -> None:
         try:
-            if self._metrics is None:
-                from lors_search.runtime.metrics import TrialMetrics
-
-                self._metrics = TrialMetrics(RunDir(Path(self.run_root)).root.name)
+            sink = self._metrics_sink()
+            if sink is None:
+                return
             objective = row["objective"] if math.isfinite(row["objective"]) else None
-            from lors_search.search.rundir import cells_from_row
-
-            self._metrics.trial_finished(
-                row["state"], objective, cells_from_row(row), row["merge_seconds"], row["eval_seconds"]
-            )
+            sink.trial_finished(row["state"], objective, cells_from_row(row), row["merge_seconds"], row["eval_seconds"])
             if improved:
-                self._metrics.best(row["objective"])
-        except ImportError:
-            self._metrics = None
+                sink.best(row["objective"])
         except Exception:  # noqa: BLE001 - metrics are best effort
             pass
 
@@ -179,8 +190,6 @@ class RunRecorder(Callback):
         if best is None:
             tail = "best: none yet"
         else:
-            from lors_search.search.rundir import cells_from_row
-
             mark = " NEW" if improved else ""
             tail = f"best{mark} #{best['trial']} {best['objective']:.4f}: {format_cells(cells_from_row(best))}"
         return f"{head} | {tally} | {tail}"
