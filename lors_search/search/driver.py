@@ -192,6 +192,7 @@ def run_search(
                 },
                 fidelity=rungs,
             )
+            run["num_samples"] = num_samples or space.budget.num_samples
             run_dir.write_run(run)
             progress(f"scoring the references (base, {len(space.experts)} expert(s)) at rungs {list(rungs)}")
             references = compute_references(runtime, rungs)
@@ -212,6 +213,9 @@ def run_search(
             progress(f"resuming the Tune experiment in {tune_path}")
             tuner = tune.Tuner.restore(tune_path, trainable=_trainable(context, layout), resume_errored=True)
         else:
+            if resume:  # killed before Tune's first experiment checkpoint: run what the budget has left
+                done = len(TrialTable(run_dir.trials_parquet).rows)
+                num_samples = max(1, int(run.get("num_samples") or space.budget.num_samples) - done)
             tuner = _build_tuner(space, run_dir, run, context, layout, num_samples)
         progress(f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}")
         status = "interrupted"
@@ -219,9 +223,14 @@ def run_search(
         fit_started = time.perf_counter()
         try:
             results = tuner.fit()
+            # Tune returns normally after Ctrl-C too: finished means every trial of the budget ended (or the
+            # time budget ran out).
             trials = results._experiment_analysis.trials
-            unfinished = [t for t in trials if t.status not in ("TERMINATED", "ERROR")]
-            status = "finished" if not unfinished else "interrupted"
+            ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+            budget_s = space.budget.time_budget_s
+            out_of_time = budget_s is not None and time.perf_counter() - fit_started >= 0.99 * budget_s
+            complete = len(ended) == len(trials) and len(trials) >= int(run.get("num_samples") or 0)
+            status = "finished" if complete or out_of_time else "interrupted"
         finally:
             fit_seconds = time.perf_counter() - fit_started
             run_dir.update_run(status=status)
