@@ -40,6 +40,16 @@ class DemoSummary:
     reused: list[str] = field(default_factory=list)
     built: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process and its workers: wall time on a shared machine says little
+    load_average: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at start and end
+    stage_cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def idle_machine_seconds(self) -> float:
+        """Estimated wall time on an otherwise idle 2-core machine: CPU time of each stage, halved where
+        two processes share the work (synthesis, fine-tuning, scoring)."""
+        parallel = {"data", "finetune", "evaluate"}
+        return sum(cpu / (2 if stage in parallel else 1) for stage, cpu in self.stage_cpu.items())
 
 
 def _say(progress: bool, message: str) -> None:
@@ -126,7 +136,7 @@ def train_stage(
     import torch
 
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
+    torch.set_num_threads(threads or 1)  # one thread: a shared 2-core box thrashes with more
     try:
         return _train_stage(kind, out_dir, data_dir, tokenizer_dir, recipe_json, languages, config_json, digest,
                             show_steps)
@@ -241,6 +251,8 @@ def build_demo(
     from lors_search.speech.features import load_features
 
     start = time.perf_counter()
+    cpu_start = _cpu_seconds()
+    load_start = os.getloadavg()[0]
     out = Path(out).expanduser().resolve()
     device = _device()
     if workers is None:
@@ -256,7 +268,7 @@ def build_demo(
     data_dir = out / "data"
     corpus_json = recipe.corpus.model_dump(mode="json")
     data_hash = recipe.digest(corpus_json)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     existing = None
     if data_dir.exists() and not force:
         try:
@@ -273,11 +285,12 @@ def build_demo(
     for split in ("train", "dev", "test"):
         load_features(data_dir, split, progress=progress)
     summary.timings["data"] = time.perf_counter() - t0
+    summary.stage_cpu["data"] = _cpu_seconds() - c0
 
     # 2. tokenizer: Whisper's BPE restricted to what the corpus says (2.5x faster training, docs/benchmark.md)
     tok_dir = out / TOKENIZER_DIR
     tok_hash = recipe.digest("tokenizer", data_hash)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     if _reusable(tok_dir, tok_hash, force):
         summary.reused.append("tokenizer")
     else:
@@ -294,13 +307,14 @@ def build_demo(
         summary.built.append("tokenizer")
         _say(progress, f"tokenizer: {len(tokenizer)} tokens for {len(texts)} distinct texts")
     summary.timings["tokenizer"] = time.perf_counter() - t0
+    summary.stage_cpu["tokenizer"] = _cpu_seconds() - c0
 
     common = (str(data_dir), str(tok_dir), recipe_json)
 
     # 3. base (in this process: it is one long job)
     base_dir = out / "base"
     base_hash = recipe.digest("base", tok_hash, recipe.shape.model_dump(), recipe.base.model_dump())
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     if _reusable(base_dir, base_hash, force):
         summary.reused.append("base")
     else:
@@ -308,6 +322,7 @@ def build_demo(
                                          base_hash, 0, progress))], 1, progress)
         summary.built.append("base")
     summary.timings["base"] = time.perf_counter() - t0
+    summary.stage_cpu["base"] = _cpu_seconds() - c0
 
     # 4. experts and multitask, two processes at a time on a CPU
     jobs = []
@@ -331,16 +346,17 @@ def build_demo(
         jobs.insert(0, ("multitask", train_stage, ("multitask", str(out / "multitask"), *common, langs,
                                                   recipe.multitask.model_dump(mode="json"), digest, threads,
                                                   workers <= 1)))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     if jobs:
         (out / "experts").mkdir(exist_ok=True)
         _say(progress, f"fine-tuning {len(jobs)} model(s) from the base, {workers} at a time")
         _run_jobs(jobs, workers, progress)
         summary.built.extend(name.replace("expert ", "experts/") for name, _, _ in jobs)
     summary.timings["finetune"] = time.perf_counter() - t0
+    summary.stage_cpu["finetune"] = _cpu_seconds() - c0
 
     # 5. dev scores of every model (experts on their own language)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     scores_hash = recipe.digest("scores", hashes, recipe.eval_batch_size)
     scores = _read_scores(out / SCORES_FILE, scores_hash, force)
     if scores is None:
@@ -357,11 +373,19 @@ def build_demo(
     else:
         summary.reused.append("scores")
     summary.timings["evaluate"] = time.perf_counter() - t0
+    summary.stage_cpu["evaluate"] = _cpu_seconds() - c0
     summary.scores = scores
 
     summary.seconds = time.perf_counter() - start
+    summary.cpu_seconds = _cpu_seconds() - cpu_start
+    summary.load_average = (load_start, os.getloadavg()[0])
     _write_build_json(out, recipe, hashes, summary, device)
     return summary
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _read_scores(path: Path, digest: str, force: bool) -> dict[str, Any] | None:
@@ -408,6 +432,11 @@ def _write_build_json(out: Path, recipe: DemoRecipe, hashes: dict[str, str], sum
         previous = json.loads((out / BUILD_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass
+    first = {"timings": {k: round(v, 2) for k, v in summary.timings.items()}, "total_seconds": round(summary.seconds, 2),
+             "cpu_seconds": round(summary.cpu_seconds, 2), "load_average": summary.load_average,
+             "stage_cpu_seconds": {k: round(v, 2) for k, v in summary.stage_cpu.items()},
+             "idle_machine_seconds": round(summary.idle_machine_seconds, 2),
+             "cpus": os.cpu_count()}
     document = {
         "recipe_name": recipe.name,
         "recipe_hash": recipe.digest(recipe.to_json()),
@@ -416,8 +445,10 @@ def _write_build_json(out: Path, recipe: DemoRecipe, hashes: dict[str, str], sum
         "device": device,
         "timings": {k: round(v, 2) for k, v in summary.timings.items()},
         "total_seconds": round(summary.seconds, 2),
-        "first_build_timings": previous.get("first_build_timings") or previous.get("timings")
-        if summary.reused and previous else {k: round(v, 2) for k, v in summary.timings.items()},
+        "cpu_seconds": round(summary.cpu_seconds, 2),
+        "load_average": summary.load_average,
+        # the build that did the work (a later, reusing build keeps it)
+        "first_build": previous.get("first_build", first) if not summary.built and previous else first,
         "reused": summary.reused,
         "recipe": recipe.to_json(),
     }

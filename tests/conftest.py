@@ -1,0 +1,24 @@
+"""Session-wide fixtures shared by every test package.
+
+`quick_demo_dir`: the quick embedded benchmark (`lors-search demo build --quick`), built once per pytest
+session (set LORS_TEST_QUICK_DEMO=DIR to build it there and reuse it across sessions)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["RAY_AUTH_MODE"] = "disabled"  # a local ray.init() in tests must not turn token auth on
+
+
+@pytest.fixture(scope="session")
+def quick_demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lors_search.demo.build import build_demo
+    from lors_search.demo.recipe import quick_recipe
+
+    shared = os.environ.get("LORS_TEST_QUICK_DEMO")
+    out = Path(shared) if shared else tmp_path_factory.mktemp("demo") / "demo-quick"
+    build_demo(out, quick_recipe(), progress=False)
+    return out
