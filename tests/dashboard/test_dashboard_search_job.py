@@ -57,6 +57,8 @@ def test_smoke_search_as_a_ray_job(ray_head: RayHead, request: pytest.FixtureReq
     assert len(table) == NUM_SAMPLES
     assert (runs_dir / run / "best.yaml").is_file()
     assert logs.count("done (") >= NUM_SAMPLES, logs[-5000:]  # one progress line per finished trial
+    assert f"Ray: running in Ray Job {submission_id}" in logs  # connect() found the job's cluster by itself
+    assert f"Ray dashboard: {ray_head.dashboard_url}" in logs
 
     # The Actors page: the named expert and worker actors, with the resources they hold.
     for name in ("lors/expert/de", "lors/expert/es", "lors/expert/fr", "lors/worker/0", "lors/pool"):
