@@ -22,7 +22,6 @@ from lors_search.merging import (
     prepare_expert,
     resolve_plan,
 )
-from lors_search.merging.tensor_names import TIED_ALIASES
 
 Progress = Callable[[str], None]
 
@@ -107,16 +106,3 @@ class MergeBuilder:
                 if name in target:
                     target[name].copy_(tensor)
 
-
-def merge_target(state: MutableMapping[str, Tensor]) -> dict[str, Tensor]:
-    """A model's state dict without the tied alias (`proj_out.weight`) when it shares the embedding's storage:
-    what `merge_into` takes."""
-    return {
-        name: tensor
-        for name, tensor in state.items()
-        if not (
-            name in TIED_ALIASES
-            and TIED_ALIASES[name] in state
-            and tensor.data_ptr() == state[TIED_ALIASES[name]].data_ptr()
-        )
-    }
