@@ -59,6 +59,14 @@ def _layers_of(best: TrialRecord, device: torch.device) -> tuple[list[Any], tupl
     return layer_parameters(plan, infos, uses_rank=method.uses_rank, uses_density=method.uses_density), names, config.method
 
 
+def _space_or_none(run: SearchRun) -> Any:
+    """The space when it still loads (its files may have moved since the search; --no-compare needs none)."""
+    try:
+        return run.space()
+    except UserError:
+        return None
+
+
 def build_report(
     run: SearchRun,
     out: str | os.PathLike[str] | None = None,
@@ -89,7 +97,7 @@ def build_report(
         best: TrialRecord | None = run.best_trial()
     except UserError:
         best = None
-    space = run.space() if (compare or best is not None) else None
+    space = run.space() if compare else _space_or_none(run)
     full = run.fidelity[-1] if run.fidelity else None
 
     target_files = files_dir(html_path)
@@ -212,7 +220,7 @@ def build_report(
             '<section id="dashboard"><h2>Explore the study in optuna-dashboard</h2>'
             "<p>The Optuna study is an ordinary SQLite RDB storage; optuna-dashboard (an optional extra) shows its "
             "history, parameter importances, slices and Pareto front:</p>"
-            f"<pre>.venv/bin/pip install optuna-dashboard   # or: pip install 'lors-search[dashboard]'\n"
+            f"<pre>.venv/bin/pip install optuna-dashboard   # or: pip install -e '.[dashboard]'\n"
             f"{escape(dashboard_command(run))}</pre>"
             "<p>It serves on http://127.0.0.1:8080 by default (loopback only; use an SSH tunnel from elsewhere).</p>"
             "</section>"

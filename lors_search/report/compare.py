@@ -52,7 +52,7 @@ def _restrict(cells: Mapping[str, Any], languages: Sequence[str]) -> Cells:
 class _Scorer:
     """A resident model with dev (and test) evaluators, reset after each change of weights."""
 
-    def __init__(self, base_dir: str, data: DevData, n_dev: int | None, test: bool, device: torch.device) -> None:
+    def __init__(self, base_dir: str, data: DevData, n_dev: int | None, device: torch.device) -> None:
         from lors_search.evaluation.decoding import window_seconds
         from lors_search.evaluation.evalset import load_eval_set
         from lors_search.evaluation.evaluator import Evaluator
@@ -65,7 +65,6 @@ class _Scorer:
         self._sets: dict[tuple[str, tuple[str, ...] | None], Any] = {}
         self._evaluators: dict[tuple[str, tuple[str, ...] | None], Any] = {}
         self._load_eval_set, self._evaluator_class = load_eval_set, Evaluator
-        self.test = test
 
     def _evaluator(self, split: str, languages: tuple[str, ...] | None) -> Any:
         key = (split, languages)
@@ -93,7 +92,7 @@ class _Scorer:
 
 
 def _score_other_model(path: str, data: DevData, n_dev: int | None, test: bool, device: torch.device) -> tuple[Cells, Cells | None]:
-    scorer = _Scorer(path, data, n_dev, test, device)
+    scorer = _Scorer(path, data, n_dev, device)
     dev = scorer.score(data.split)
     return dev, (scorer.score("test") if test else None)
 
@@ -119,7 +118,7 @@ def compare_models(
     builder = MergeBuilder.from_config(config, device=device, progress=say)
     plans = [builder.plan(params) for params in (config.merge_params(), _task_arithmetic(), _paper_lors())]
     builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)))
-    scorer = _Scorer(config.base, data, n_dev, test, device)
+    scorer = _Scorer(config.base, data, n_dev, device)
 
     def merged(params: MergeParams) -> None:
         builder.merge_into(scorer.target, params)
