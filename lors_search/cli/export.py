@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         device=resolve_device(args.device),
         tolerance=args.tolerance,
         progress=progress,
+        bar=sys.stderr.isatty(),
     )
     how = "equal to" if result.tolerance == 0 else f"within {result.tolerance:g} of"
     print(

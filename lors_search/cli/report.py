@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         compare=not args.no_compare,
         device=resolve_device(args.device),
         progress=progress,
+        bar=sys.stderr.isatty(),
     )
     best = "no complete trial yet" if result.best is None else f"best trial {result.best.number}"
     extras = " (with the test-split final check)" if result.test else ""

@@ -26,18 +26,13 @@ from lors_search.merging import (
 Progress = Callable[[str], None]
 
 
-def combined_max_ranks(*sources: int | Mapping[str, int] | None) -> int | dict[str, int]:
-    """The per-tensor maximum of several max-rank specs (an int applies to every matrix)."""
-    ints = [source for source in sources if isinstance(source, int)]
-    maps = [source for source in sources if isinstance(source, Mapping)]
-    floor = max(ints, default=0)
-    if not maps:
-        return floor
+def combined_max_ranks(*sources: Mapping[str, int]) -> dict[str, int]:
+    """The per-tensor maximum of several max-rank mappings (`space.max_ranks()`, `plan.max_ranks()`)."""
     out: dict[str, int] = {}
-    for mapping in maps:
+    for mapping in sources:
         for name, rank in mapping.items():
-            out[name] = max(out.get(name, floor), int(rank))
-    return out if floor == 0 else {name: max(rank, floor) for name, rank in out.items()}
+            out[name] = max(out.get(name, 0), int(rank))
+    return out
 
 
 class MergeBuilder:

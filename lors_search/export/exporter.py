@@ -89,6 +89,7 @@ def evaluate_model_dir(
     *,
     split: str | None = None,
     progress: Progress | None = None,
+    bar: bool = False,
 ) -> Any:
     """EvalResult of the checkpoint in `model_dir` on `data` after evaluating each subset of `schedule` in turn."""
     from lors_search.evaluation.decoding import window_seconds
@@ -107,7 +108,7 @@ def evaluate_model_dir(
     evaluator = Evaluator(model, tokenizer, eval_set, batch_size=data.batch_size, device=device)
     result = None
     for n in schedule:
-        result = evaluator.evaluate(n)
+        result = evaluator.evaluate(n, progress=bar)
         if progress is not None:
             progress(f"evaluated {result.n} utterances ({'all' if n is None else n} clips per language)")
     return result
@@ -136,8 +137,10 @@ def export_trial(
     device: torch.device | str = "cpu",
     tolerance: float = 0.0,
     progress: Progress | None = None,
+    bar: bool = False,
 ) -> ExportResult:
-    """Export trial `trial` of `run` (None: the best COMPLETE full-fidelity trial) to `out`, verified."""
+    """Export trial `trial` of `run` (None: the best COMPLETE full-fidelity trial) to `out`, verified.
+    `progress` gets one line per step; `bar` shows a decoding progress bar on stderr."""
     say = progress or (lambda message: None)
     started = time.perf_counter()
     if tolerance < 0:
@@ -184,7 +187,7 @@ def export_trial(
         schedule = rung_schedule(run.fidelity, record.n_per_language)
         say(f"re-evaluating the saved checkpoint on {data.split} ({schedule[-1] or 'all'} clips per language)")
         eval_started = time.perf_counter()
-        result = evaluate_model_dir(staged, data, schedule, device, progress=say)
+        result = evaluate_model_dir(staged, data, schedule, device, progress=say, bar=bar)
         eval_seconds = time.perf_counter() - eval_started
         cells = {cell: dict(metrics) for cell, metrics in result.cells.items()}
         problems = compare_cells(record.cells, cells, tolerance)

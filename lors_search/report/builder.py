@@ -75,6 +75,7 @@ def build_report(
     compare: bool = True,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
+    bar: bool = False,
 ) -> ReportResult:
     """Write the report of `run` to `out` (default: `<run>/report.html`) and its plots to `<stem>_files/`."""
     from lors_search.report import plots
@@ -168,7 +169,7 @@ def build_report(
         if compare and best is not None:
             from lors_search.report.compare import compare_models
 
-            columns = compare_models(run, best, test=test, device=device, progress=say)
+            columns = compare_models(run, best, test=test, device=device, progress=say, bar=bar)
             asr_metric = getattr(getattr(space, "objective", None), "asr_error", "wer")
             n = best.n_per_language
             subset = "all clips" if n is None else f"the first {n} clips per language (the search's full fidelity)"

@@ -52,13 +52,13 @@ def _restrict(cells: Mapping[str, Any], languages: Sequence[str]) -> Cells:
 class _Scorer:
     """A resident model with dev (and test) evaluators, reset after each change of weights."""
 
-    def __init__(self, base_dir: str, data: DevData, n_dev: int | None, device: torch.device) -> None:
+    def __init__(self, base_dir: str, data: DevData, n_dev: int | None, device: torch.device, bar: bool = False) -> None:
         from lors_search.evaluation.decoding import window_seconds
         from lors_search.evaluation.evalset import load_eval_set
         from lors_search.evaluation.evaluator import Evaluator
         from lors_search.evaluation.model_dir import load_model_dir
 
-        self.data, self.n_dev, self.device = data, n_dev, device
+        self.data, self.n_dev, self.device, self.bar = data, n_dev, device, bar
         self.model, self.tokenizer = load_model_dir(base_dir, device)
         self.window = window_seconds(self.model.config)
         self.target = self.model.state_dict()
@@ -88,11 +88,13 @@ class _Scorer:
 
     def score(self, split: str, languages: tuple[str, ...] | None = None) -> Cells:
         n = self.n_dev if split == self.data.split else None
-        return {cell: dict(m) for cell, m in self._evaluator(split, languages).evaluate(n).cells.items()}
+        return {cell: dict(m) for cell, m in self._evaluator(split, languages).evaluate(n, progress=self.bar).cells.items()}
 
 
-def _score_other_model(path: str, data: DevData, n_dev: int | None, test: bool, device: torch.device) -> tuple[Cells, Cells | None]:
-    scorer = _Scorer(path, data, n_dev, device)
+def _score_other_model(
+    path: str, data: DevData, n_dev: int | None, test: bool, device: torch.device, bar: bool
+) -> tuple[Cells, Cells | None]:
+    scorer = _Scorer(path, data, n_dev, device, bar)
     dev = scorer.score(data.split)
     return dev, (scorer.score("test") if test else None)
 
@@ -104,6 +106,7 @@ def compare_models(
     test: bool = False,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
+    bar: bool = False,
 ) -> list[ModelScores]:
     """The comparison columns, best merge first."""
     say = progress or (lambda message: None)
@@ -118,7 +121,7 @@ def compare_models(
     builder = MergeBuilder.from_config(config, device=device, progress=say)
     plans = [builder.plan(params) for params in (config.merge_params(), _task_arithmetic(), _paper_lors())]
     builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)))
-    scorer = _Scorer(config.base, data, n_dev, device)
+    scorer = _Scorer(config.base, data, n_dev, device, bar)
 
     def merged(params: MergeParams) -> None:
         builder.merge_into(scorer.target, params)
@@ -176,7 +179,7 @@ def compare_models(
     for name, path in space.compare.items():
         say(f"scoring {name} ({path})")
         try:
-            dev, test_cells = _score_other_model(path, data, n_dev, test, device)
+            dev, test_cells = _score_other_model(path, data, n_dev, test, device, bar)
         except UserError as exc:
             raise UserError(f"compare model {name}: {exc}") from None
         columns.append(ModelScores(name, "compare", dev=dev, test=test_cells, note=path))
