@@ -19,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         ),
     )
     _common(parser, None)
+    parser.add_argument("--name", metavar="RUN", help="run name of the search (default: demo-<date>-<time>)")
+    parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories go (default ./runs)")
+    parser.add_argument("--exports-dir", default="exports", metavar="DIR",
+                        help="where the exported model goes, as DIR/RUN (default ./exports)")
+    parser.add_argument("--address", metavar="ADDR", help="search on this Ray cluster instead of a local Ray")
     commands = parser.add_subparsers(dest="demo_command", metavar="SUBCOMMAND")
     build = commands.add_parser(
         "build",
