@@ -109,10 +109,10 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
         optimizer.step()
-        stats.losses.append(float(loss))
+        stats.losses.append(loss.item())
         stats.steps = step + 1
         if on_step is not None:
-            on_step(step, float(loss))
+            on_step(step, stats.losses[-1])
     stats.seconds = time.perf_counter() - start
     model.eval()
     return stats
