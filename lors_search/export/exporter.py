@@ -31,7 +31,6 @@ from lors_search.fsutil import atomic_output_dir
 
 Progress = Callable[[str], None]
 EVAL_FILE = "eval_dev.json"
-_STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 STAGE = ".checkpoint"
 
 
@@ -226,9 +225,7 @@ def export_trial(
             "params": record.params,
             "space": getattr(space, "name", ""),
             "method": config.method,
-            "counts": ", ".join(
-                f"{n} {_STATE_WORDS.get(state, state.lower())}" for state, n in run.state_counts().items()
-            ),
+            "counts": run.describe_counts(),
             "exported_at": exported_at,
             "version": __version__,
         }

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from lors_search.space import SearchSpace
 
 STATES = ("COMPLETE", "PRUNED", "FAIL")
+STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 Cells = dict[str, dict[str, Any]]
 
 
@@ -188,9 +189,8 @@ class SearchRun:
             if self.is_full_fidelity(t) and t.objective is not None and math.isfinite(t.objective)
         ]
         if not candidates:
-            counts = ", ".join(f"{n} {s.lower()}" for s, n in self.state_counts().items() if n)
             raise UserError(
-                f"run {self.name} has no complete full-fidelity trial to export yet ({counts or 'no trials'})"
+                f"run {self.name} has no complete full-fidelity trial to export yet ({self.describe_counts() or 'no trials'})"
             )
         sign = 1.0 if self.mode == "max" else -1.0
         return max(candidates, key=lambda t: (sign * float(t.objective), -t.number))  # type: ignore[arg-type]
@@ -217,6 +217,10 @@ class SearchRun:
                 f"fidelity {self.fidelity[-1]}; export a COMPLETE full-fidelity trial"
             )
         return record
+
+    def describe_counts(self) -> str:
+        """"3 complete, 1 pruned, 1 failed" (states with no trial left out)."""
+        return ", ".join(f"{n} {STATE_WORDS.get(state, state.lower())}" for state, n in self.state_counts().items() if n)
 
     def state_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)

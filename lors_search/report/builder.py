@@ -23,7 +23,6 @@ from lors_search.fsutil import atomic_output_dir, atomic_write_text
 from lors_search.report.html import _number, comparison_table, layer_table, page, table
 
 Progress = Callable[[str], None]
-STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,6 @@ def build_report(
     if not trials:
         raise UserError(f"run {run.name} has no finished trial yet")
     names, modes = run.objective_names, [mode for _, mode in run.objectives]
-    counts = run.state_counts()
     try:
         best: TrialRecord | None = run.best_trial()
     except UserError:
@@ -115,7 +113,7 @@ def build_report(
             ["created", str(run.run.get("created", ""))],
             ["search space", f"{getattr(space, 'name', '')} (method {getattr(space, 'method', '')})" if space else ""],
             ["objectives", ", ".join(f"{n} ({m})" for n, m in run.objectives)],
-            ["trials", ", ".join(f"{n} {STATE_WORDS.get(s, s.lower())}" for s, n in counts.items())],
+            ["trials", run.describe_counts()],
             ["fidelity rungs (clips per language)", ", ".join(map(str, run.fidelity)) or "all"],
         ]
         if best is not None:

@@ -182,3 +182,24 @@ def test_bad_arguments(single_run: Path, tmp_path: Path, capsys, args: list[str]
     args = [str(tmp_path / a) if a.endswith(".txt") else a for a in args]
     assert main(["report", str(single_run), *args, "--device", "cpu"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_report_and_export_before_any_complete_trial(single_run: Path, tmp_path: Path, capsys) -> None:
+    """A search still in its first rung: the report shows what there is; export says there is nothing yet."""
+    import shutil
+
+    import pandas as pd
+
+    run = tmp_path / "early"
+    shutil.copytree(single_run, run)
+    frame = pd.read_parquet(run / "trials.parquet")
+    frame[frame["state"] != "COMPLETE"].to_parquet(run / "trials.parquet", index=False)
+
+    assert main(["report", str(run), "--device", "cpu"]) == 0
+    page = read_page(run / "report.html")
+    assert [Path(src).name for src in page.images] == ["history.png"]
+    assert "No complete full-fidelity trial yet." in " ".join(page.text)
+    assert main(["export", str(run), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "has no complete full-fidelity trial to export yet (1 pruned, 1 failed)" in err
+    assert not (tmp_path / "out").exists()
