@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from lors_search import __version__
+from lors_search.checkpoints import CardInfo, render_model_card, save_merged
 from lors_search.errors import UserError
 from lors_search.export.build import MergeBuilder, combined_max_ranks
 from lors_search.export.card import card_sections
@@ -28,6 +29,7 @@ from lors_search.export.layers import layer_parameters
 from lors_search.export.run import SearchRun, TrialRecord
 from lors_search.export.verify import compare_cells
 from lors_search.fsutil import atomic_output_dir
+from lors_search.merging import get_method
 
 Progress = Callable[[str], None]
 EVAL_FILE = "eval_dev.json"
@@ -170,13 +172,9 @@ def export_trial(
     merged = builder.merge(params)
     if config.dtype is not None:
         merged = {name: tensor.to(getattr(torch, config.dtype)) for name, tensor in merged.items()}
-    from lors_search.merging import get_method
-
     method = get_method(config.method)
     layers = layer_parameters(plan, builder.infos, uses_rank=method.uses_rank, uses_density=method.uses_density)
     merge_seconds = time.perf_counter() - merge_started
-
-    from lors_search.checkpoints import CardInfo, render_model_card, save_merged
 
     with atomic_output_dir(target, force=force) as tmp:
         staged = tmp / STAGE
