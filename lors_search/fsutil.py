@@ -13,6 +13,12 @@ from pathlib import Path
 from lors_search.errors import UserError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output_dir(path: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
     """Yield an empty temporary directory beside `path`; rename it to `path` when the block succeeds.
@@ -26,6 +32,8 @@ def atomic_output_dir(path: str | os.PathLike[str], *, force: bool = False) -> I
         raise UserError(f"output directory {target} already exists (use --force to replace it)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    # mkdtemp makes 0700 directories; the user's output gets the permissions a plain mkdir would give it.
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if target.exists():
@@ -50,6 +58,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
