@@ -2,7 +2,8 @@
 actors, the lease pool; then the reference scores (base and experts, unmerged) computed by the workers.
 
 Actors restart on failure (`max_restarts`); a restarted worker refetches the experts' factors, a restarted
-expert actor recomputes them. Expert and worker actors are spread over the nodes.
+expert actor recomputes them. Expert and worker actors are placed round-robin over the nodes that have GPUs
+(else CPUs), with soft node affinity.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def start_runtime(
 
     started = time.perf_counter()
     _check_free_names(spec, layout)
+    needs = "GPU" if layout.worker_gpus > 0 else "CPU"
+    expert_nodes = _nodes_with(needs)
+    worker_nodes = _nodes_with(needs, minimum=max(layout.worker_gpus if needs == "GPU" else layout.worker_cpus, 1e-9))
     expert_cls = ray.remote(ExpertActor)
     worker_cls = ray.remote(WorkerActor)
     pool_cls = ray.remote(WorkerPool)
@@ -65,9 +69,9 @@ def start_runtime(
             num_cpus=layout.expert_cpus,
             num_gpus=layout.expert_gpus,
             max_restarts=ACTOR_RESTARTS,
-            scheduling_strategy="SPREAD",
+            scheduling_strategy=_spread(expert_nodes, index),
         ).remote(expert.name, spec.base, expert.path, spec.rules, spec.max_ranks, 1)
-        for expert in spec.experts
+        for index, expert in enumerate(spec.experts)
     }
     progress(f"preparing {len(experts)} expert(s) (task vectors and SVD factors, once)")
     expert_info = _started(list(experts.values()), [f"expert actor {name!r}" for name in experts])
@@ -79,7 +83,7 @@ def start_runtime(
             num_cpus=layout.worker_cpus,
             num_gpus=layout.worker_gpus,
             max_restarts=ACTOR_RESTARTS,
-            scheduling_strategy="SPREAD",
+            scheduling_strategy=_spread(worker_nodes, index),
         ).remote(spec, index, layout.worker_threads)
         for index in range(layout.workers)
     ]
@@ -89,6 +93,25 @@ def start_runtime(
     worker_info = _started(workers, [f"worker actor {index}" for index in range(len(workers))])
     progress(f"actors ready in {time.perf_counter() - started:.1f} s")
     return Runtime(spec, layout, experts, workers, pool, expert_info, worker_info)
+
+
+def _nodes_with(resource: str, minimum: float = 1e-9) -> list[str]:
+    """Alive nodes offering at least `minimum` of `resource`, largest first (ties in Ray's order)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get(resource, 0) >= minimum]
+    nodes.sort(key=lambda n: -n["Resources"][resource])
+    return [n["NodeID"] for n in nodes]
+
+
+def _spread(nodes: list[str], index: int) -> Any:
+    """Actor `index` goes to node `index mod len(nodes)` when it fits there (soft affinity: else anywhere).
+    Ray's own SPREAD is best effort and put every resource-free expert actor on one node in tests."""
+    if not nodes:
+        return "SPREAD"
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(node_id=nodes[index % len(nodes)], soft=True)
 
 
 def _check_free_names(spec: RuntimeSpec, layout: Layout) -> None:

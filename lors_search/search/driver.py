@@ -67,13 +67,12 @@ def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[str, 
 
 
 def _build_tuner(space: Any, run_dir: RunDir, run: Mapping[str, Any], context: Any, layout: Any, num_samples: int | None):
-    import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
     from lors_search.search.recorder import make_recorder
     from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
-    from lors_search.search.trainable import run_trial
+    from lors_search.search.storage import StudyStorage
 
     names = space.objective_names()
     modes = space.objective_modes()
@@ -87,7 +86,7 @@ def _build_tuner(space: Any, run_dir: RunDir, run: Mapping[str, Any], context: A
         points_to_evaluate=seeds or None,
         sampler=space.searcher.optuna_sampler(),
         study_name=run["study_name"],
-        storage=optuna.storages.RDBStorage(run_dir.storage_url),
+        storage=StudyStorage(run_dir.storage_url),
         max_level=levels[-1],
     )
     scheduler = None
@@ -157,6 +156,7 @@ def run_search(
     from lors_search.runtime.cluster import compute_references, start_runtime
     from lors_search.runtime.layout import plan_layout
     from lors_search.runtime.spec import spec_from_space
+    from lors_search.search.storage import close_study_storages
     from lors_search.search.trainable import TrialContext, fidelity_levels
 
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment state at most 5 s old after a crash
@@ -233,6 +233,7 @@ def run_search(
             status = "finished" if complete or out_of_time else "interrupted"
         finally:
             fit_seconds = time.perf_counter() - fit_started
+            close_study_storages()
             run_dir.update_run(status=status)
         restarts = _worker_restarts(runtime)
     finally:

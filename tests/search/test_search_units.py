@@ -147,3 +147,21 @@ def test_trial_table_is_keyed_by_trial_and_picks_the_best_complete(tmp_path: Pat
     assert again.rows[3]["objective"] is None
     assert cells_from_row(again.rows[0]) == {"de/transcribe": {"wer": 0.5, "cer": 0.25, "n": 3}}
     assert not list(tmp_path.glob(".trials.parquet.*"))  # no temporary file left
+
+
+def test_study_storage_uses_wal_survives_pickling_and_closes_cleanly(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from lors_search.search.storage import StudyStorage, close_study_storages
+
+    storage = StudyStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.enqueue_trial({"x": 1.0})
+    clone = pickle.loads(pickle.dumps(storage))  # what Tuner.restore does with the searcher's storage
+    for engine in (storage.engine, clone.engine):
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    close_study_storages()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
+    assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 1
