@@ -165,3 +165,51 @@ def test_study_storage_uses_wal_survives_pickling_and_closes_cleanly(tmp_path: P
     close_study_storages()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
     assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 1
+
+
+class _FakeSpace:
+    def objective_names(self) -> list[str]:
+        return ["normalized_performance"]
+
+    def objective_modes(self) -> list[str]:
+        return ["max"]
+
+    def merge_config(self, flat):
+        from lors_search.merge_config import MergeConfig
+
+        return MergeConfig.model_validate(
+            {"base": "/b", "experts": ["/e/de"], "method": "lors", "params": {"density": flat["density"]}}
+        )
+
+
+def test_recorder_rows_states_best_files_and_progress(tmp_path: Path, capsys) -> None:
+    import json
+
+    import yaml
+
+    from lors_search.merge_config import MergeConfig
+    from lors_search.search.recorder import RunRecorder
+
+    recorder = RunRecorder(str(tmp_path), _FakeSpace(), max_level=2.0)
+    cells = {"de/transcribe": {"wer": 0.2, "cer": 0.1, "n": 4}, "de/translate": {"bleu": 30.0, "chrf": 50.0, "n": 4}}
+    result = {"objective": 0.8, "normalized_performance": 0.8, "n_per_language": 8, FIDELITY_KEY: 2.0,
+              "merge_seconds": 0.1, "eval_seconds": 1.0, "trial_seconds": 1.2, "rows_decoded": 16, "cells": cells}
+    config = {"optuna_trial": 0, "params": {"density": 0.3}}
+    complete = recorder.build_row("t0", config, result, error=False)
+    pruned = recorder.build_row("t1", {**config, "optuna_trial": 1}, {**result, FIDELITY_KEY: 1.0, "objective": 0.99},
+                                error=False)
+    failed = recorder.build_row("t2", {**config, "optuna_trial": 2}, {}, error=True, retries=2)
+    assert (complete["state"], pruned["state"], failed["state"]) == ("COMPLETE", "PRUNED", "FAIL")
+    assert complete["metric:de/translate:bleu"] == 30.0 and complete["param:density"] == 0.3
+    assert math.isnan(failed["objective"]) and failed["retries"] == 2
+    MergeConfig.model_validate(yaml.safe_load(complete["merge_config"]))
+    for row in (complete, pruned, failed):
+        recorder.add_row(row)
+    best = json.loads((tmp_path / "best.json").read_text())
+    assert best["trial"] == 0 and best["objective"] == 0.8 and best["metrics"]["de/transcribe"]["wer"] == 0.2
+    assert yaml.safe_load((tmp_path / "best.yaml").read_text())["params"] == {"density": 0.3}
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and "3 done (1 complete, 1 pruned, 1 failed)" in lines[-1]
+    assert "best #0 0.8000: de WER 20.0, de>en BLEU 30.0" in lines[-1]
+    clone = pickle.loads(pickle.dumps(recorder))  # Tune pickles callbacks with the experiment
+    assert clone._table is None and clone.table.counts() == {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1}
