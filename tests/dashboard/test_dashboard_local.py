@@ -99,7 +99,7 @@ def test_connect_reuses_a_ray_initialised_by_the_caller() -> None:
     code = """
 import ray
 from lors_search.runtime.local_ray import connect
-ray.init(num_cpus=1, include_dashboard=False)
+ray.init(address="local", num_cpus=1, include_dashboard=False)
 connection = connect(None, 2, stream=None)
 assert not connection.owns_ray and not connection.started_local, connection
 connection.shutdown()

@@ -79,6 +79,7 @@ def ray_session() -> Iterator[None]:
     from lors_search.runtime.names import NAMESPACE
 
     ray.init(
+        address="local",  # always a fresh local Ray, never a cluster some other process started
         num_cpus=2,
         include_dashboard=False,
         namespace=NAMESPACE,
