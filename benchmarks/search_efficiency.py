@@ -96,7 +96,20 @@ def samplers(args: argparse.Namespace) -> dict[str, Any]:
             reached = [trials_to_reach(values, goal, mode) for values in group]
             summary[f"trials_to_{round(share * 100)}"] = reached
             summary[f"median_trials_to_{round(share * 100)}"] = statistics.median(reached)
+        curve = {}
+        for n in sorted({10, 20, 40, args.trials} & set(range(1, args.trials + 1))):
+            bests = [max(values[:n]) if mode == "max" else min(values[:n]) for values in group]
+            curve[str(n)] = statistics.median(bests)
+        summary["median_best_after"] = curve
         per_algorithm[algorithm] = summary
+    # A target every run can be judged on: 99 % of random search's median final best.
+    if "random" in runs:
+        finals = [max(v) if mode == "max" else min(v) for v in runs["random"]]
+        goal = target_of(statistics.median(finals), mode)
+        for algorithm, group in runs.items():
+            reached = [trials_to_reach(values, goal, mode) for values in group]
+            per_algorithm[algorithm]["trials_to_99_of_random_median"] = reached
+            per_algorithm[algorithm]["median_trials_to_99_of_random_median"] = statistics.median(reached)
     return {
         "objective": name,
         "mode": mode,
