@@ -97,9 +97,9 @@ def samplers(args: argparse.Namespace) -> dict[str, Any]:
             summary[f"trials_to_{round(share * 100)}"] = reached
             summary[f"median_trials_to_{round(share * 100)}"] = statistics.median(reached)
         curve = {}
-        for n in sorted({10, 20, 40, args.trials} & set(range(1, args.trials + 1))):
-            bests = [max(values[:n]) if mode == "max" else min(values[:n]) for values in group]
-            curve[str(n)] = statistics.median(bests)
+        for count in sorted({10, 20, 40, args.trials} & set(range(1, args.trials + 1))):
+            bests = [max(values[:count]) if mode == "max" else min(values[:count]) for values in group]
+            curve[str(count)] = statistics.median(bests)
         summary["median_best_after"] = curve
         per_algorithm[algorithm] = summary
     # A target every run can be judged on: 99 % of random search's median final best.
