@@ -40,7 +40,7 @@ def _rows(path: Path) -> pd.DataFrame:
 
 
 def test_driver_sigkill_then_resume_loses_no_finished_trial(write_space, tmp_path: Path) -> None:
-    space = write_space("resumed", budget={"num_samples": 10}, data={"batch_size": 4})
+    space = write_space("resumed", budget={"num_samples": 6}, data={"batch_size": 4})
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "lors_search", "search", str(space), "--runs-dir", str(runs),
                "--workers", "1", "--no-dashboard"]
@@ -50,10 +50,10 @@ def test_driver_sigkill_then_resume_loses_no_finished_trial(write_space, tmp_pat
     parquet = runs / "resumed" / "trials.parquet"
     deadline = time.monotonic() + 240
     try:
-        while time.monotonic() < deadline and first.poll() is None and len(_rows(parquet)) < 3:
+        while time.monotonic() < deadline and first.poll() is None and len(_rows(parquet)) < 2:
             time.sleep(0.2)
         assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-        assert len(_rows(parquet)) >= 3, "the search did not finish 3 trials in time"
+        assert len(_rows(parquet)) >= 2, "the search did not finish 2 trials in time"
         before = _rows(parquet)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
@@ -78,7 +78,7 @@ def test_driver_sigkill_then_resume_loses_no_finished_trial(write_space, tmp_pat
     kept = after.set_index("trial").loc[before["trial"]]
     assert kept["state"].tolist() == before["state"].tolist()  # finished trials are never lost or replaced
     assert kept["finished_at"].tolist() == before["finished_at"].tolist()
-    assert len(after) >= 10 and after["trial"].is_unique
+    assert len(after) >= 6 and after["trial"].is_unique
     assert set(after["state"]) <= {"COMPLETE", "PRUNED"}
     run = json.loads((runs / "resumed" / "run.json").read_text())
     assert run["status"] == "finished"

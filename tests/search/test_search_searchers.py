@@ -1,5 +1,6 @@
-"""The other searchers end to end on the session's Ray: a multi-objective search (NSGA-II over asr_wer and
-st_bleu, no ASHA: every trial at full fidelity, Pareto front from the study) and CMA-ES."""
+"""The other searchers: a multi-objective search end to end on the session's Ray (NSGA-II over asr_wer and
+st_bleu, no ASHA: every trial at full fidelity, Pareto front from the study); CMA-ES and random search behind
+the fidelity-aware searcher without Ray."""
 
 from __future__ import annotations
 
@@ -35,10 +36,25 @@ def test_multi_objective_nsga2_records_both_objectives(ray_session, write_space,
     assert best["objective"] == table.loc[table["state"] == "COMPLETE", "objective"].min()  # asr_wer: lower is better
 
 
-def test_cmaes_search_runs(ray_session, write_space, tmp_path: Path) -> None:
-    space = load_search_space(write_space("cma", searcher={"algorithm": "cmaes", "seed": 1, "n_startup_trials": 1},
-                                          budget={"num_samples": 4}, seeds=[]))
-    run_dir = check_run_dir(tmp_path / "runs", "cma", resume=False)
-    outcome = run_search(space, run_dir, workers=2, progress=lambda message: None)
-    assert outcome.status == "finished" and sum(outcome.counts.values()) == 4
-    assert outcome.counts["FAIL"] == 0
+def test_cmaes_and_random_samplers_drive_the_fidelity_searcher() -> None:
+    """CMA-ES and random search behind FidelityOptunaSearch, without Ray: suggest, prune, complete."""
+    from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
+    from lors_search.space import Searcher
+
+    def space_fn(trial: optuna.Trial) -> None:
+        trial.suggest_float("a", 0.0, 1.0)
+        trial.suggest_float("b", 0.1, 1.0, log=True)
+
+    for algorithm in ("cmaes", "random"):
+        searcher = FidelityOptunaSearch(
+            space=space_fn, metric="objective", mode="max", sampler=Searcher(algorithm=algorithm, seed=1,
+            n_startup_trials=1).optuna_sampler(), storage=optuna.storages.InMemoryStorage(), study_name=algorithm,
+            max_level=2.0,
+        )
+        for index in range(6):
+            config = searcher.suggest(str(index))
+            value = config["params"]["a"] - config["params"]["b"]
+            level = 2.0 if index % 2 == 0 else 1.0
+            searcher.on_trial_complete(str(index), {"objective": value, FIDELITY_KEY: level, "training_iteration": 1})
+        states = [t.state.name for t in searcher._ot_study.trials]
+        assert states == ["COMPLETE", "PRUNED"] * 3, algorithm
