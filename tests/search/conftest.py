@@ -16,10 +16,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
-from search_fixtures import build_tiny_bench  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+from search_fixtures import build_tiny_bench, space_dict  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,34 +28,6 @@ def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return build_tiny_bench(tmp_path_factory.mktemp("search-bench"))
     finally:
         torch.set_num_threads(before)
-
-
-def space_dict(bench: Path, **overrides: Any) -> dict[str, Any]:
-    """A small space over the tiny bench: whole-stack groups, 2 rungs, 4 trials."""
-    raw: dict[str, Any] = {
-        "name": "tiny",
-        "base": str(bench / "base"),
-        "experts": [
-            {"name": "de", "path": str(bench / "experts" / "de"), "language": "de"},
-            {"name": "es", "path": str(bench / "experts" / "es"), "language": "es"},
-        ],
-        "data": {"path": str(bench / "data"), "split": "dev", "batch_size": 16},
-        "method": "lors",
-        "groups": {"encoder": {"size": "all"}, "decoder": {"size": "all"}, "modules": "shared"},
-        "rank_ratio": {"low": 0.01, "high": 1.0, "log": True},
-        "density": {"low": 0.05, "high": 1.0, "log": True},
-        "scale": {"low": 0.1, "high": 1.0, "log": True},
-        "seeds": ["paper_defaults", "task_arithmetic"],
-        "budget": {"num_samples": 4, "max_failures": 2},
-        "fidelity": {"n_per_language": [3, None], "reduction_factor": 2},
-        "searcher": {"algorithm": "tpe", "seed": 0, "n_startup_trials": 3},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            raw[key] = {**raw[key], **value}
-        else:
-            raw[key] = value
-    return raw
 
 
 @pytest.fixture
@@ -90,10 +59,3 @@ def ray_session() -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
-
-
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", TUNE_GLOBAL_CHECKPOINT_S="2")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(HERE), env.get("PYTHONPATH", "")])
-    return env

@@ -5,10 +5,15 @@ data/). A uniquely named module so test files can import it beside other folders
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 
 LANGUAGES = ("de", "es")
 WINDOW_SECONDS = 2
@@ -78,6 +83,41 @@ def build_tiny_bench(root: Path) -> Path:
         save(model, root / "experts" / language)
     (root / "done").write_text("ok\n")
     return root
+
+
+def space_dict(bench: Path, **overrides: Any) -> dict[str, Any]:
+    """A small space over the tiny bench: whole-stack groups, 2 rungs, 4 trials."""
+    raw: dict[str, Any] = {
+        "name": "tiny",
+        "base": str(bench / "base"),
+        "experts": [
+            {"name": "de", "path": str(bench / "experts" / "de"), "language": "de"},
+            {"name": "es", "path": str(bench / "experts" / "es"), "language": "es"},
+        ],
+        "data": {"path": str(bench / "data"), "split": "dev", "batch_size": 16},
+        "method": "lors",
+        "groups": {"encoder": {"size": "all"}, "decoder": {"size": "all"}, "modules": "shared"},
+        "rank_ratio": {"low": 0.01, "high": 1.0, "log": True},
+        "density": {"low": 0.05, "high": 1.0, "log": True},
+        "scale": {"low": 0.1, "high": 1.0, "log": True},
+        "seeds": ["paper_defaults", "task_arithmetic"],
+        "budget": {"num_samples": 4, "max_failures": 2},
+        "fidelity": {"n_per_language": [3, None], "reduction_factor": 2},
+        "searcher": {"algorithm": "tpe", "seed": 0, "n_startup_trials": 3},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict):
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return raw
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", TUNE_GLOBAL_CHECKPOINT_S="2")
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(HERE), env.get("PYTHONPATH", "")])
+    return env
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from conftest import HERE, REPO, subprocess_env
+from search_fixtures import HERE, REPO, subprocess_env
 
 
 def test_two_node_cluster_places_experts_and_workers_on_both_nodes(write_space, tmp_path: Path) -> None:

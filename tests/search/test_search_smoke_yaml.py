@@ -11,7 +11,7 @@ import pytest
 
 from lors_search.cli import main
 
-from conftest import REPO
+from search_fixtures import REPO
 
 
 def test_smoke_yaml_on_the_quick_demo(ray_session, request, tmp_path: Path, monkeypatch, capsys) -> None:
