@@ -106,15 +106,26 @@ def random_config(rng: random.Random, n: int, layers: dict[str, int], space: str
                            "rank": int(round(math.exp(rng.uniform(0, math.log(32))))),
                            "density": round(rng.uniform(0.05, 0.6) if space == "A" else rng.uniform(0.1, 1.0), 3),
                            "scale": scale()})
-    return {"scale": scale(), "groups": groups}
+    config = {"scale": scale(), "groups": groups}
+    if space == "C":  # space B plus a per-expert multiplier of every scale, log-uniform (0.5, 2)
+        config["expert_scale"] = [round(math.exp(rng.uniform(math.log(0.5), math.log(2.0))), 3) for _ in range(n)]
+    return config
 
 
-def config_params(config: dict) -> MergeParams:
+def config_params(config: dict, experts: list[str] | None = None) -> MergeParams:
     overrides = [
         {"select": {"stack": g["stack"], "layers": g["layer"]},
          "set": {"rank": g["rank"], "density": g["density"], "scale": g["scale"]}}
         for g in config["groups"]
     ]
+    if "expert_scale" in config:
+        factors = dict(zip(experts, config["expert_scale"], strict=True))
+        overrides = (
+            [{"select": {"expert": e}, "set": {"scale": round(config["scale"] * f, 4)}} for e, f in factors.items()]
+            + overrides
+            + [{"select": {"stack": g["stack"], "layers": g["layer"], "expert": e},
+                "set": {"scale": round(g["scale"] * f, 4)}} for g in config["groups"] for e, f in factors.items()]
+        )
     return MergeParams.model_validate(
         {"method": "lors", "params": {"rank": 1, "density": 0.2, "scale": config["scale"]}, "overrides": overrides}
     )
@@ -187,7 +198,7 @@ def main() -> int:
     parser.add_argument("--bootstrap", type=int, default=300)
     parser.add_argument("--second-seed", action="store_true", help="retrain the experts with seed +1000")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--space", choices=("A", "B"), default="A", help="random configuration space (see random_config)")
+    parser.add_argument("--space", choices=("A", "B", "C"), default="A", help="random configuration space (see random_config)")
     parser.add_argument("--ta-grid", action="store_true", help="also task arithmetic with lambda_enc x lambda_dec on dev")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -242,13 +253,13 @@ def main() -> int:
     t0 = time.perf_counter()
     for index in range(args.samples):
         config = random_config(rng, n, layers, args.space)
-        dev = bench.merged(config_params(config), splits=("dev",))["dev"]
+        dev = bench.merged(config_params(config, langs), splits=("dev",))["dev"]
         score = summarise(dev["cells"], base["dev"]["cells"], experts["dev"]["cells"])
         search.append({"index": index, "config": config, "dev": score})
         log(f"random #{index}: dev GR {score['gr']:.3f} (ASR {score['asr_gr']:.2f}, ST {score['st_gr']:.2f})")
     search_seconds = time.perf_counter() - t0
     best = max(search, key=lambda item: item["dev"]["gr"])
-    results["search_best"] = bench.merged(config_params(best["config"]))
+    results["search_best"] = bench.merged(config_params(best["config"], langs))
 
     table = {
         name: {s: {"summary": summarise(r[s]["cells"], base[s]["cells"], experts[s]["cells"]),
@@ -267,7 +278,7 @@ def main() -> int:
             for s in ("dev", "test"):
                 reseed_experts[s]["cells"].update(bench.evaluate(model, s, [lang])["cells"])
         seed2 = {name: bench.merged(params) for name, params in
-                 (("ta_1/N", fixed["ta_1/N"]), ("search_best", config_params(best["config"])),
+                 (("ta_1/N", fixed["ta_1/N"]), ("search_best", config_params(best["config"], langs)),
                   ("lors_defaults", fixed["lors_defaults"]))}
         seed2_table = {
             name: {s: summarise(r[s]["cells"], base[s]["cells"], reseed_experts[s]["cells"]) for s in ("dev", "test")}
