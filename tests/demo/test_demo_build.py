@@ -79,15 +79,6 @@ def test_bad_langs_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert not (tmp_path / "d").exists()
 
 
-def test_main_job_missing_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("lors_search.demo.main_job") is not None:
-        pytest.skip("the main job exists")
-    assert main(["demo"]) == 2
-    assert capsys.readouterr().err.count("\n") == 1
-
-
 def test_recipes() -> None:
     full = full_recipe()
     assert full.languages == ("ca", "de", "es", "fr", "it")

@@ -1,0 +1,47 @@
+"""`lors-search demo`, the README's main job, end to end on the quick build: reuse the build, search
+`smoke.yaml` on local Ray, export the best trial (verified against the trial), write the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lors_search.cli import main
+from lors_search.demo.main_job import run_name, space_for_languages
+from lors_search.errors import UserError
+from lors_search.space import shipped_space
+
+
+def test_space_for_languages_keeps_only_the_build_languages() -> None:
+    raw = space_for_languages(shipped_space("demo"), ["de", "it"])
+    assert [expert["name"] for expert in raw["experts"]] == ["de", "it"]
+    assert raw["data"]["languages"] == ["de", "it"]
+    with pytest.raises(UserError, match="smoke.yaml has no expert for ca"):
+        space_for_languages(shipped_space("smoke"), ["ca", "de"])
+
+
+def test_run_names_are_fresh_per_second() -> None:
+    assert run_name(0.0) != run_name(1.0)
+    assert run_name(0.0).startswith("demo-")
+
+
+@pytest.mark.slow
+def test_main_job_on_the_quick_build(quick_demo_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs, exports = tmp_path / "runs", tmp_path / "exports"
+    argv = ["demo", "--quick", "--out", str(quick_demo_dir), "--name", "mj",
+            "--runs-dir", str(runs), "--exports-dir", str(exports)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "reused" in out and "search finished" in out
+
+    best = json.loads((runs / "mj" / "best.json").read_text())
+    exported = json.loads((exports / "mj" / "eval_dev.json").read_text())
+    assert (exports / "mj" / "model.safetensors").is_file()
+    merged = yaml.safe_load((exports / "mj" / "merge_config.yaml").read_text())
+    assert merged == yaml.safe_load((runs / "mj" / "best.yaml").read_text())
+    assert best["trial"] == exported.get("trial", best["trial"])
+    assert (runs / "mj" / "report.html").is_file()
+    assert not list(tmp_path.glob("**/.*partial*"))
