@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lors_search.errors import UserError
+from lors_search.search.rundir import plain_value
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
 STATES = ("COMPLETE", "PRUNED", "FAIL")
 STATE_WORDS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 Cells = dict[str, dict[str, Any]]
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python, NaN -> None (pandas writes missing floats as NaN)."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 @dataclass(frozen=True)
@@ -54,7 +46,7 @@ class TrialRecord:
 
     @classmethod
     def from_row(cls, raw: Mapping[str, Any], objective_names: list[str]) -> TrialRecord:
-        row = {key: _plain(value) for key, value in raw.items()}
+        row = {key: plain_value(value) for key, value in raw.items()}
         cells: Cells = {}
         params: dict[str, Any] = {}
         for key, value in row.items():

@@ -130,7 +130,7 @@ class TrialTable:
 
             frame = pd.read_parquet(self.path)
             for record in frame.to_dict(orient="records"):
-                row = {key: _plain(value) for key, value in record.items()}
+                row = {key: plain_value(value) for key, value in record.items()}
                 self.rows[int(row["trial"])] = row
 
     def add(self, row: Mapping[str, Any]) -> bool:
@@ -180,7 +180,8 @@ class TrialTable:
         return max(candidates, key=lambda row: (sign * row["objective"], -row["trial"]))
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A parquet cell as plain Python: numpy scalars -> Python, NaN (pandas' missing float) -> None."""
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):
