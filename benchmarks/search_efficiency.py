@@ -192,7 +192,7 @@ def asha(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="part", required=True)
-    a = sub.add_parser("samplers", help="TPE vs random: trials to 99 % of the best")
+    a = sub.add_parser("samplers", help="TPE vs random: trials to 99 %% of the best")
     a.add_argument("--space", default=str(REPO / "search_spaces" / "smoke.yaml"))
     a.add_argument("--trials", type=int, default=30)
     a.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
