@@ -22,3 +22,12 @@ def quick_demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = Path(shared) if shared else tmp_path_factory.mktemp("demo") / "demo-quick"
     build_demo(out, quick_recipe(), progress=False)
     return out
+
+
+QUICK_DEMO_TIMEOUT_S = 1800  # the first test to use the fixture pays for the build (~2-7 min on a shared 2-core box)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "quick_demo_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(QUICK_DEMO_TIMEOUT_S))
