@@ -448,7 +448,7 @@ def _write_build_json(out: Path, recipe: DemoRecipe, hashes: dict[str, str], sum
         "cpu_seconds": round(summary.cpu_seconds, 2),
         "load_average": summary.load_average,
         # the build that did the work (a later, reusing build keeps it)
-        "first_build": previous.get("first_build", first) if not summary.built and previous else first,
+        "first_build": previous.get("first_build") if not summary.built else first,
         "reused": summary.reused,
         "recipe": recipe.to_json(),
     }
