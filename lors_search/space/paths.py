@@ -8,22 +8,16 @@ import os
 import re
 from pathlib import Path
 
+from lors_search.demo.paths import default_demo_dir
+
 DEMO_PREFIXES = ("{demo}", "{demo-quick}")
 HUB_PREFIX = "hf:"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
 def demo_dir(quick: bool) -> Path:
-    """The demo directory: `lors_search.demo.paths.default_demo_dir` when present, else the same rule inline
-    ($LORS_DEMO_DIR if set, else ~/.cache/lors_search/demo[-quick])."""
-    try:
-        from lors_search.demo.paths import default_demo_dir
-    except ImportError:
-        override = os.environ.get("LORS_DEMO_DIR")
-        if override:
-            return Path(override).expanduser()
-        return Path("~/.cache/lors_search").expanduser() / ("demo-quick" if quick else "demo")
-    return Path(default_demo_dir(quick))
+    """The demo directory, by the one rule the demo build also uses (`default_demo_dir`)."""
+    return default_demo_dir(quick)
 
 
 def expand_path(text: str, root: Path) -> str:
