@@ -44,4 +44,7 @@ def test_main_job_on_the_quick_build(quick_demo_dir: Path, tmp_path: Path, capsy
     assert merged == yaml.safe_load((runs / "mj" / "best.yaml").read_text())
     assert best["trial"] == exported.get("trial", best["trial"])
     assert (runs / "mj" / "report.html").is_file()
+    comparison = json.loads((runs / "mj" / "report_files" / "comparison.json").read_text())
+    best_row = next(row for row in comparison if row["kind"] == "best")
+    assert set(best_row["test"]) == set(best_row["dev"]) and best_row["test"]
     assert not list(tmp_path.glob("**/.*partial*"))
