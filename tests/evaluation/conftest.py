@@ -4,8 +4,6 @@ both written to disk once per session."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from eval_fixtures import CORPUS_SPEC, WINDOW_SECONDS
+# one_torch_thread: the autouse one-thread fixture shared with tests/export and tests/report (imported here so
+# pytest registers it for this folder).
+from tiny_bench_kit import one_thread, one_torch_thread, tiny_shape  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -57,26 +58,6 @@ def _train(model, tokenizer, data_dir: Path, steps: int = 200) -> None:
     model.eval()
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: models this small gain little from a second one, and on a 2-core machine shared
-    with other jobs two threads were 4-6x slower than one (measured: 50 training steps of the fixture model,
-    23-24 s with 2 threads against 3.9-5.7 s with 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """`_one_thread` for each test module; session fixtures are set up before it and use it themselves."""
-    with _one_thread():
-        yield
-
-
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from lors_search.speech.corpus import build_corpus
@@ -99,15 +80,13 @@ def tokenizer(corpus_dir: Path):
 
 @pytest.fixture(scope="session")
 def bench(corpus_dir: Path, tokenizer) -> TinyBench:
-    from lors_search.whisper.model import ModelShape, build_processor, new_model
+    from lors_search.whisper.model import build_processor, new_model
 
     root = corpus_dir.parent
     data_dir = corpus_dir
-    shape = ModelShape(d_model=64, encoder_layers=2, decoder_layers=2, attention_heads=2, ffn_dim=128,
-                       window_seconds=WINDOW_SECONDS, max_target_positions=24)
     torch.manual_seed(0)
-    model = new_model(shape, tokenizer, seed=0)
-    with _one_thread():
+    model = new_model(tiny_shape(), tokenizer, seed=0)
+    with one_thread():
         _train(model, tokenizer, data_dir)
     model_dir = root / "model"
     model.save_pretrained(model_dir)

@@ -5,33 +5,24 @@ thread (a 2-core machine shared with other jobs)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from export_fixtures import build_bench, build_run, shared_dir  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+from export_fixtures import session_bench, session_run  # noqa: E402
+# one_torch_thread: the autouse one-thread fixture shared with tests/evaluation and tests/report (imported here
+# so pytest registers it for this folder).
+from tiny_bench_kit import one_torch_thread  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")
 def export_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_bench(shared_dir(tmp_path_factory.getbasetemp(), "export-bench"))
+    return session_bench(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def search_run(export_bench: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Trials 0 (paper defaults) and 1 (task arithmetic) seeds, 2 PRUNED, 3 sampled, 4 FAIL."""
-    return build_run(export_bench, shared_dir(tmp_path_factory.getbasetemp(), "export-runs"), "single")
+    return session_run(export_bench, tmp_path_factory, "single")

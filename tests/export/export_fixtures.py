@@ -17,87 +17,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pytest
 import torch
 import yaml
 
+import tiny_bench_kit
+from tiny_bench_kit import corpus_spec, lors_ranges
+
 LANGUAGES = ("de", "es")
-WINDOW_SECONDS = 2
-_FORMS = {"cardinal": {"range": [0, 99], "weight": 2}, "clock": {}}
-CORPUS_SPEC = {
-    "languages": list(LANGUAGES),
-    "domains": {"clean": {"variants": ["", "m1", "f2"], "rate": [160, 200], "pitch": [30, 70]}},
-    "subsets": [
-        {"split": split, "tag": "base", "domain": "clean", "clips_per_language": count, "forms": _FORMS}
-        for split, count in {"train": 40, "dev": 10, "test": 4}.items()
-    ],
-    "holdout": {"dev": 0.3, "test": 0.2},
-    "seed": 3,
-    "window_seconds": WINDOW_SECONDS,
-}
+CORPUS_SPEC = corpus_spec(LANGUAGES, {"train": 40, "dev": 10, "test": 4})
 
 
 def build_bench(root: Path) -> Path:
     """base/, experts/<lang>/, multitask/ (the base trained longer: a stand-in compare model), data/ under
     `root`; reused when `root/done` exists."""
-    import datasets
-
-    from lors_search.speech.corpus import build_corpus
-    from lors_search.speech.features import load_features
-    from lors_search.training.trainer import Clips, TrainConfig, train
-    from lors_search.whisper.model import ModelShape, build_processor, new_model
-    from lors_search.whisper.tokenizer import restricted_tokenizer
-
-    root = Path(root)
-    if (root / "done").exists():
-        return root
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data_dir = build_corpus(CORPUS_SPEC, root / "data", workers=1, progress=False, force=True)
-        corpus = datasets.load_from_disk(str(data_dir))
-        texts = [" " + t for split in corpus.values() for t in (*split["transcript"], *split["translation"])]
-        tokenizer = restricted_tokenizer(texts)
-        train_split = corpus["train"]
-        features = np.asarray(load_features(data_dir, "train", WINDOW_SECONDS))
-        languages = list(train_split["language"])
-
-        def clips(keep: Sequence[int]) -> Clips:
-            return Clips(
-                features=features[list(keep)],
-                languages=[languages[i] for i in keep],
-                transcripts=[train_split["transcript"][i] for i in keep],
-                translations=[train_split["translation"][i] for i in keep],
-            )
-
-        shape = ModelShape(d_model=64, encoder_layers=2, decoder_layers=2, attention_heads=2, ffn_dim=128,
-                           window_seconds=WINDOW_SECONDS, max_target_positions=24)
-        processor = build_processor(tokenizer, WINDOW_SECONDS)
-
-        def save(model: Any, directory: Path) -> None:
-            model.generation_config._from_model_config = False
-            model.save_pretrained(directory)
-            processor.save_pretrained(directory)
-
-        model = new_model(shape, tokenizer, seed=0)
-        train(model, tokenizer, clips(range(len(languages))), TrainConfig(steps=150, lr=3e-3, seed=0))
-        model.eval()
-        save(model, root / "base")
-        base_state = {k: v.clone() for k, v in model.state_dict().items()}
-        for language in LANGUAGES:
-            model.load_state_dict(base_state)
-            keep = [i for i, code in enumerate(languages) if code == language]
-            train(model, tokenizer, clips(keep), TrainConfig(steps=40, lr=1e-3, seed=1))
-            model.eval()
-            save(model, root / "experts" / language)
-        model.load_state_dict(base_state)
-        train(model, tokenizer, clips(range(len(languages))), TrainConfig(steps=30, lr=1e-3, seed=2))
-        model.eval()
-        save(model, root / "multitask")
-        (root / "done").write_text("ok\n")
-    finally:
-        torch.set_num_threads(threads)
-    return root
+    return tiny_bench_kit.build_bench(root, CORPUS_SPEC, multitask=True)
 
 
 def space_dict(bench: Path, name: str, *, multi: bool = False) -> dict[str, Any]:
@@ -112,10 +46,7 @@ def space_dict(bench: Path, name: str, *, multi: bool = False) -> dict[str, Any]
         "data": {"path": str(bench / "data"), "split": "dev", "batch_size": 8},
         "method": "lors",
         "groups": {"encoder": {"size": 1}, "decoder": {"size": "all"}, "modules": "per_kind"},
-        "rank_ratio": {"low": 0.01, "high": 1.0, "log": True},
-        "density": {"low": 0.05, "high": 1.0, "log": True},
-        "scale": {"low": 0.1, "high": 1.0, "log": True},
-        "seeds": ["paper_defaults", "task_arithmetic"],
+        **lors_ranges(),
         "budget": {"num_samples": 4, "max_failures": 0},
         "fidelity": {"n_per_language": [3, None], "reduction_factor": 2},
         "searcher": {"algorithm": "nsga2" if multi else "tpe", "seed": 0},
@@ -284,3 +215,15 @@ def shared_dir(base: Path, name: str) -> Path:
     """`$LORS_TEST_EXPORT_DIR/name` when set (reused across sessions), else under the session's base temp."""
     shared = os.environ.get("LORS_TEST_EXPORT_DIR")
     return Path(shared) / name if shared else Path(base) / name
+
+
+# The session fixtures of tests/export and tests/report (different names, same directories) call these two, so
+# that when both folders run in one session they build the benchmark and each run only once.
+def session_bench(factory: pytest.TempPathFactory) -> Path:
+    """The bench under shared_dir(..., "export-bench")."""
+    return build_bench(shared_dir(factory.getbasetemp(), "export-bench"))
+
+
+def session_run(bench: Path, factory: pytest.TempPathFactory, name: str, **options: Any) -> Path:
+    """`build_run(bench, <shared export-runs>, name, **options)`."""
+    return build_run(bench, shared_dir(factory.getbasetemp(), "export-runs"), name, **options)

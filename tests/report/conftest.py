@@ -5,43 +5,31 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "export"))
 
-from export_fixtures import build_bench, build_run, shared_dir  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+from export_fixtures import session_bench, session_run  # noqa: E402
+# one_torch_thread: the autouse one-thread fixture shared with tests/evaluation and tests/export (imported here
+# so pytest registers it for this folder).
+from tiny_bench_kit import one_torch_thread  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")
 def report_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_bench(shared_dir(tmp_path_factory.getbasetemp(), "export-bench"))
+    return session_bench(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def single_run(report_bench: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """normalized_performance; trials 0, 1 (seeds), 3 complete, 2 PRUNED, 4 FAIL (same run as tests/export's)."""
-    return build_run(report_bench, shared_dir(tmp_path_factory.getbasetemp(), "export-runs"), "single")
+    return session_run(report_bench, tmp_path_factory, "single")
 
 
 @pytest.fixture(scope="session")
 def multi_run(report_bench: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Objectives asr_wer (min) and st_bleu (max), NSGA-II, 5 complete trials, one rung."""
-    return build_run(
-        report_bench, shared_dir(tmp_path_factory.getbasetemp(), "export-runs"), "multi",
-        multi=True, n_sampled=3, prune=(), fail=False,
-    )
+    return session_run(report_bench, tmp_path_factory, "multi", multi=True, n_sampled=3, prune=(), fail=False)

@@ -21,13 +21,8 @@ from search_fixtures import build_tiny_bench, space_dict  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        return build_tiny_bench(tmp_path_factory.mktemp("search-bench"))
-    finally:
-        torch.set_num_threads(before)
+    # build_tiny_bench trains with one torch thread and restores the caller's count itself
+    return build_tiny_bench(tmp_path_factory.mktemp("search-bench"))
 
 
 @pytest.fixture
