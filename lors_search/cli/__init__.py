@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Our commands report their own progress; transformers' per-load and per-save bars ("Loading weights",
     # "Writing model shards") would bury it. Set before transformers is imported, and inherited by Ray workers.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Tune warns when a result takes over 0.5 s to process; the recorder's durable per-trial writes of
+    # trials.parquet and the study occasionally do, by design. Warn only past 2 s (read when ray.tune loads).
+    os.environ.setdefault("TUNE_WARN_THRESHOLD_S", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

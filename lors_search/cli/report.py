@@ -57,6 +57,15 @@ def run(args: argparse.Namespace) -> int:
     extras = " (with the test-split final check)" if result.test else ""
     print(
         f"wrote {result.html} and {len(result.plots)} plot(s) in {result.files}{extras}; {best}. "
-        f"Explore the study: {dashboard_command(search_run)}"
+        f"Explore the study: {dashboard_command(search_run)}{_install_hint()}"
     )
     return 0
+
+
+def _install_hint() -> str:
+    """optuna-dashboard is an optional extra; say how to get it rather than print a command that fails."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna_dashboard") is not None:
+        return ""
+    return " (install it first: .venv/bin/pip install -e '.[dashboard]')"
