@@ -190,8 +190,10 @@ class RunRecorder(Callback):
         if best is None:
             tail = "best: none yet"
         else:
-            mark = " NEW" if improved else ""
-            tail = f"best{mark} #{best['trial']} {best['objective']:.4f}: {format_cells(cells_from_row(best))}"
+            tail = f"best #{best['trial']} {best['objective']:.4f}"
+            if improved:
+                # The per-language scores only when the best changes: repeated on every line they buried the tally.
+                tail = f"best NEW #{best['trial']} {best['objective']:.4f}: {format_cells(cells_from_row(best))}"
         return f"{head} | {tally} | {tail}"
 
 
