@@ -68,9 +68,9 @@ def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[str, 
 
 def _build_tuner(space: Any, run_dir: RunDir, run: Mapping[str, Any], context: Any, layout: Any, num_samples: int | None):
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     from lors_search.search.recorder import make_recorder
+    from lors_search.search.scheduler import SeedFirstASHA
     from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
     from lors_search.search.storage import StudyStorage
 
@@ -91,7 +91,7 @@ def _build_tuner(space: Any, run_dir: RunDir, run: Mapping[str, Any], context: A
     )
     scheduler = None
     if len(levels) > 1:
-        scheduler = ASHAScheduler(
+        scheduler = SeedFirstASHA(
             time_attr=FIDELITY_KEY,
             metric=names[0],
             mode=modes[0],

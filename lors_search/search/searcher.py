@@ -18,6 +18,8 @@ from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
+from lors_search.search.scheduler import SEED_KEY
+
 logger = logging.getLogger(__name__)
 
 FIDELITY_KEY = "fidelity_level"
@@ -41,7 +43,8 @@ def make_sampler(algorithm: str, seed: int, multi_objective: bool = False) -> op
 class FidelityOptunaSearch(OptunaSearch):
     """OptunaSearch whose trials below `max_level` of `fidelity_key` end as PRUNED.
 
-    Each suggested config is `{"optuna_trial": number, "params": {flat Optuna params}}`.
+    Each suggested config is `{"optuna_trial": number, "params": {flat Optuna params}}`, plus `"seed": True`
+    for a seed point (from `points_to_evaluate`).
     """
 
     def __init__(self, *args: Any, max_level: float = 1, fidelity_key: str = FIDELITY_KEY, **kwargs: Any) -> None:
@@ -54,7 +57,18 @@ class FidelityOptunaSearch(OptunaSearch):
         if not isinstance(config, dict):
             return config
         ot_trial = self._ot_trials[trial_id]
-        return {"optuna_trial": ot_trial.number, "params": dict(ot_trial.params)}
+        suggested: dict[str, Any] = {"optuna_trial": ot_trial.number, "params": dict(ot_trial.params)}
+        if self._is_enqueued(ot_trial):
+            suggested[SEED_KEY] = True  # a seed point: SeedFirstASHA runs it to full fidelity
+        return suggested
+
+    def _is_enqueued(self, ot_trial: optuna.Trial) -> bool:
+        """Whether the trial came from `points_to_evaluate` (Optuna marks enqueued trials `fixed_params`)."""
+        try:
+            frozen = self._ot_study._storage.get_trial(ot_trial._trial_id)
+        except Exception:  # noqa: BLE001 - a storage hiccup makes it an ordinary trial, nothing worse
+            return False
+        return "fixed_params" in frozen.system_attrs
 
     def optuna_number(self, trial_id: str) -> int | None:
         ot_trial = self._ot_trials.get(trial_id)

@@ -77,6 +77,7 @@ def test_smoke_search_end_to_end(ray_session, write_space, tmp_path: Path, capsy
     assert len(seeds) == 2
     for trial, seed in zip(sorted(study.trials, key=lambda t: t.number), seeds, strict=False):
         assert trial.params == pytest.approx(seed)
+        assert trial.state.name == "COMPLETE"  # seeds are never stopped early (SeedFirstASHA)
 
     best = json.loads((run_dir / "best.json").read_text())
     complete = table[table["state"] == "COMPLETE"]

@@ -10,10 +10,13 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
 
 from lors_search.errors import UserError
 from lors_search.runtime.layout import TRIAL_CPUS, plan_layout
 from lors_search.search.driver import resolve_rungs
+from lors_search.search.scheduler import SeedFirstASHA
 from lors_search.search.rundir import TrialTable, cells_from_row, cell_columns
 from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
 from lors_search.search.trainable import fidelity_levels
@@ -45,8 +48,27 @@ def test_suggest_gives_the_optuna_number_and_flat_params() -> None:
     searcher = make_searcher(points_to_evaluate=[{"x": 0.25, "rank": 2}])
     first = searcher.suggest("a")
     second = searcher.suggest("b")
-    assert first == {"optuna_trial": 0, "params": {"x": 0.25, "rank": 2}}
-    assert second["optuna_trial"] == 1 and set(second["params"]) == {"x", "rank"}
+    assert first == {"optuna_trial": 0, "params": {"x": 0.25, "rank": 2}, "seed": True}
+    assert second["optuna_trial"] == 1 and set(second["params"]) == {"x", "rank"} and "seed" not in second
+
+
+def test_asha_records_seeds_at_every_rung_but_never_stops_them_early() -> None:
+    scheduler = SeedFirstASHA(time_attr=FIDELITY_KEY, metric="objective", mode="max", max_t=9,
+                              grace_period=1, reduction_factor=3)
+    configs = ({"params": {}}, {"params": {}, "seed": True}, {"params": {}, "seed": True}, {"params": {}}, {"params": {}})
+    best, seed_a, seed_b, middling, poor = (Trial("fn", config=config, stub=True) for config in configs)
+    for trial in (best, seed_a, seed_b, middling, poor):
+        scheduler.on_trial_add(None, trial)
+    result = lambda level, value: {FIDELITY_KEY: level, "objective": value}  # noqa: E731
+    assert scheduler.on_trial_result(None, best, result(1.0, 0.9)) == TrialScheduler.CONTINUE
+    # Far below the rung's cut, the seeds go on ...
+    assert scheduler.on_trial_result(None, seed_a, result(1.0, 0.1)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, seed_b, result(1.0, 0.1)) == TrialScheduler.CONTINUE
+    # ... and their scores count for the cut (2/3 percentile of 0.1, 0.1, 0.6, 0.9 = 0.6; without them it
+    # would be 0.8 and stop this trial), which still stops an ordinary trial below it.
+    assert scheduler.on_trial_result(None, middling, result(1.0, 0.6)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, poor, result(1.0, 0.3)) == TrialScheduler.STOP
+    assert scheduler.on_trial_result(None, seed_a, result(9.0, 0.5)) == TrialScheduler.STOP  # done at the top
 
 
 def test_trials_stopped_below_the_top_rung_are_pruned_not_complete() -> None:
