@@ -1,14 +1,17 @@
-"""The search spaces shipped with lors_search (`search_spaces/*.yaml` in a source checkout, or package data
-`lors_search/search_spaces/*.yaml` in an installed wheel), found by name, e.g. for `lors-search demo`."""
+"""The search spaces shipped with lors_search (`search_spaces/*.yaml` in a source checkout or editable
+install; `<prefix>/share/lors_search/search_spaces/*.yaml` from a wheel, pyproject's data-files), found by
+name, e.g. for `lors-search demo`."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from lors_search.errors import UserError
 
-_PACKAGE = Path(__file__).resolve().parents[1]
-PLACES = (_PACKAGE / "search_spaces", _PACKAGE.parent / "search_spaces")
+_CHECKOUT = Path(__file__).resolve().parents[2] / "search_spaces"
+_INSTALLED = Path(sys.prefix) / "share" / "lors_search" / "search_spaces"
+PLACES = (_CHECKOUT, _INSTALLED)
 
 
 def shipped_space_names() -> list[str]:
