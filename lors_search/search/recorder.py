@@ -190,10 +190,9 @@ class RunRecorder(Callback):
         if best is None:
             tail = "best: none yet"
         else:
-            tail = f"best #{best['trial']} {best['objective']:.4f}"
-            if improved:
-                # The per-language scores only when the best changes: repeated on every line they buried the tally.
-                tail = f"best NEW #{best['trial']} {best['objective']:.4f}: {format_cells(cells_from_row(best))}"
+            tail = f"best{' NEW' if improved else ''} #{best['trial']} {best['objective']:.4f}"
+            if improved:  # per-language scores only when the best changes: on every line they buried the tally
+                tail += f": {format_cells(cells_from_row(best))}"
         return f"{head} | {tally} | {tail}"
 
 

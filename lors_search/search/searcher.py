@@ -64,22 +64,24 @@ class FidelityOptunaSearch(OptunaSearch):
 
     def _is_enqueued(self, ot_trial: optuna.Trial) -> bool:
         """Whether the trial came from `points_to_evaluate` (Optuna marks enqueued trials `fixed_params`)."""
-        try:
-            frozen = self._ot_study._storage.get_trial(ot_trial._trial_id)
-        except Exception:  # noqa: BLE001 - a storage hiccup makes it an ordinary trial, nothing worse
-            return False
-        return "fixed_params" in frozen.system_attrs
+        frozen = self._stored(ot_trial)
+        return frozen is not None and "fixed_params" in frozen.system_attrs
 
     def optuna_number(self, trial_id: str) -> int | None:
         ot_trial = self._ot_trials.get(trial_id)
         return None if ot_trial is None else ot_trial.number
 
-    def _finished_in_study(self, ot_trial: optuna.Trial) -> bool:
+    def _stored(self, ot_trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
+        """The trial as the study's storage holds it; None on a storage hiccup, which must not stop the search
+        (the callers then treat it as unfinished and not a seed)."""
         try:
-            frozen = self._ot_study._storage.get_trial(ot_trial._trial_id)
-        except Exception:  # noqa: BLE001 - a storage hiccup must not stop the search
-            return False
-        return frozen.state.is_finished()
+            return self._ot_study._storage.get_trial(ot_trial._trial_id)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _finished_in_study(self, ot_trial: optuna.Trial) -> bool:
+        frozen = self._stored(ot_trial)
+        return frozen is not None and frozen.state.is_finished()
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         ot_trial = self._ot_trials.get(trial_id)

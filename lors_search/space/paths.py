@@ -15,11 +15,6 @@ HUB_PREFIX = "hf:"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-def demo_dir(quick: bool) -> Path:
-    """The demo directory, by the one rule the demo build also uses (`default_demo_dir`)."""
-    return default_demo_dir(quick)
-
-
 def expand_path(text: str, root: Path) -> str:
     """`text` with a `{demo}`/`{demo-quick}` prefix expanded, `~` expanded, and made absolute against `root`
     (the YAML file's folder). A `hf:owner/name` Hub id is returned unchanged."""
@@ -28,7 +23,7 @@ def expand_path(text: str, root: Path) -> str:
     for prefix in DEMO_PREFIXES:
         if text == prefix or text.startswith(prefix + "/"):
             rest = text[len(prefix) :].lstrip("/")
-            base = demo_dir(prefix == "{demo-quick}")
+            base = default_demo_dir(prefix == "{demo-quick}")  # the rule the demo build uses
             return str((base / rest) if rest else base)
     path = Path(text).expanduser()
     if not path.is_absolute():

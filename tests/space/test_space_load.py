@@ -166,11 +166,12 @@ def test_whisper_small_template_parses_without_paths() -> None:
 
 def test_demo_dir_follows_the_demo_module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from lors_search.demo.paths import default_demo_dir
-    from lors_search.space.paths import demo_dir
+    from lors_search.space.paths import expand_path
 
     monkeypatch.setenv("LORS_DEMO_DIR", str(tmp_path))
-    assert demo_dir(True) == default_demo_dir(True) == tmp_path.resolve()
-    assert os.fspath(demo_dir(False)) == os.fspath(tmp_path.resolve())
+    assert default_demo_dir(True) == default_demo_dir(False) == tmp_path.resolve()
+    assert expand_path("{demo-quick}", tmp_path / "elsewhere") == os.fspath(tmp_path.resolve())
+    assert expand_path("{demo}/base", tmp_path / "elsewhere") == os.fspath(tmp_path.resolve() / "base")
 
 
 def test_documented_example_parses(tmp_path: Path) -> None:
