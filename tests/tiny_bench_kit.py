@@ -103,14 +103,16 @@ def build_bench(root: Path, spec: Mapping[str, Any], *, multitask: bool = False)
         tokenizer = restricted_tokenizer(texts)
         train_split = corpus["train"]
         features = np.asarray(load_features(data_dir, "train", WINDOW_SECONDS))
+        # Each column read once: indexing train_split["transcript"] per clip re-reads the whole column.
         languages = list(train_split["language"])
+        transcripts, translations = list(train_split["transcript"]), list(train_split["translation"])
 
         def clips(keep: Sequence[int]) -> Clips:
             return Clips(
                 features=features[list(keep)],
                 languages=[languages[i] for i in keep],
-                transcripts=[train_split["transcript"][i] for i in keep],
-                translations=[train_split["translation"][i] for i in keep],
+                transcripts=[transcripts[i] for i in keep],
+                translations=[translations[i] for i in keep],
             )
 
         processor = build_processor(tokenizer, WINDOW_SECONDS)
