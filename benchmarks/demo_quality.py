@@ -5,9 +5,10 @@ language, the multitask model, task arithmetic at 1/N, LoRS at the paper's defau
 at least 1; density 0.2; scale 1/N) and N seeded random per-layer LoRS configurations (per encoder/decoder
 layer: rank, density, scale; the non-layer tensors get their own scale), the best chosen on dev by the mean
 of the ASR and ST gain retained. Merges go through `PreparedMerger.merge_into` on one resident model and
-`Evaluator` (no Ray). Noise: (1) bootstrap over test clips (resampled per language, the same resample for
-every model) of the (best - TA) gap; (2) with --second-seed, the experts retrained from the same base with
-another seed, the TA and chosen-config merges re-measured with them (seed-to-seed spread of the gap).
+`Evaluator` (no Ray). Noise: (1) paired bootstrap over test clips (`lors_search.evaluation.bootstrap`:
+resampled per language, the same resample for every model) of the (best - TA) gap; (2) with --second-seed,
+the experts retrained from the same base with another seed, the TA and chosen-config merges re-measured with
+them (seed-to-seed spread of the gap).
 
     python benchmarks/demo_quality.py DIR [--samples 25] [--second-seed] [--json out.json]
 """
@@ -23,12 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from lors_search.evaluation.bootstrap import bootstrap_scores, gap_interval
 from lors_search.evaluation.evalset import load_eval_set
-from lors_search.evaluation.evaluator import Evaluator
-from lors_search.evaluation.metrics import score_cells
+from lors_search.evaluation.evaluator import Evaluator, Hypothesis
 from lors_search.evaluation.model_dir import load_model_dir
 from lors_search.evaluation.scores import gain_retained, normalized_performance
 from lors_search.merging import MergeParams, PreparedMerger, describe_state, prepare_expert, resolve_plan
@@ -132,33 +132,17 @@ def config_params(config: dict, experts: list[str] | None = None) -> MergeParams
 
 
 def bootstrap_gap(a_hyps, b_hyps, base_hyps, expert_hyps, rounds: int, seed: int) -> dict:
-    """Bootstrap over clips (per language, with replacement, same draw for all models) of
-    objective(a) - objective(b), objective = mean of ASR and ST gain retained on test."""
-    def index(hyps):
-        return {(h[0], h[2]): h for h in hyps}
+    """Paired bootstrap over test clips (`lors_search.evaluation.bootstrap`) of objective(a) - objective(b),
+    objective = mean of ASR (CER) and ST gain retained."""
+    def rows(hyps):
+        return tuple(Hypothesis(*h) for h in hyps)
 
-    tables = [index(h) for h in (a_hyps, b_hyps, base_hyps, expert_hyps)]
-    clips_by_lang: dict[str, list[str]] = {}
-    for clip_id, lang, task, _, _ in a_hyps:
-        if task == "transcribe":
-            clips_by_lang.setdefault(lang, []).append(clip_id)
-    rng = np.random.default_rng(seed)
-    gaps = []
-    for _ in range(rounds):
-        draw = [c for lang, ids in clips_by_lang.items() for c in rng.choice(ids, size=len(ids), replace=True)]
-        scored = []
-        for table in tables:
-            rows = [table[(c, t)] for c in draw for t in ("transcribe", "translate")]
-            scored.append(score_cells([r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows],
-                                      [r[4] for r in rows]))
-        a, b, base, expert = scored
-        gaps.append(summarise(a, base, expert)["gr"] - summarise(b, base, expert)["gr"])
-    gaps_arr = np.asarray(gaps)
-    return {"rounds": rounds, "mean": float(gaps_arr.mean()), "std": float(gaps_arr.std(ddof=1)),
-            "p2.5": float(np.percentile(gaps_arr, 2.5)), "p97.5": float(np.percentile(gaps_arr, 97.5)),
-            "share_positive": float((gaps_arr > 0).mean())}
-
-
+    result = bootstrap_scores({"a": rows(a_hyps), "b": rows(b_hyps)}, rows(base_hyps), rows(expert_hyps),
+                              rounds=rounds, seed=seed, asr_error=ASR_ERROR)
+    gap = gap_interval(result, "a", "b", "gr", "overall")
+    diff = result.samples["a"]["gr"]["overall"] - result.samples["b"]["gr"]["overall"]
+    return {"rounds": rounds, "mean": gap.mean, "std": gap.std, "p2.5": gap.low, "p97.5": gap.high,
+            "share_positive": float((diff > 0).mean())}
 
 
 def train_second_seed(demo: Path, langs: list[str], offset: int) -> Path:
