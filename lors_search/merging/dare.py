@@ -1,5 +1,5 @@
 """DARE per matrix: drop each task-vector entry with probability 1 - density, rescale the survivors by
-1 / density, then task arithmetic (Yu et al., "Language Models are Super Mario: Absorbing Abilities from
+1 / density, then task arithmetic, on every tensor of the task vector (Yu et al., "Language Models are Super Mario: Absorbing Abilities from
 Homologous Models as a Free Lunch", ICML 2024, arXiv 2311.03099).
 
 Reproducible: the random mask of (tensor, expert) is drawn from a generator seeded with
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from lors_search.merging.method import DENSITY, SCALE, SEED, ExpertMatrix, MergeMethod, MethodCost, TensorPlan
+
 if TYPE_CHECKING:
-    from lors_search.merging.plan import TensorPlan
-    from lors_search.merging.prepared import ExpertMatrix
     from lors_search.merging.workspace import Workspace
 
 
@@ -48,3 +48,16 @@ def merge_matrix(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor,
         generator = torch.Generator(device=out.device).manual_seed(derive_seed(plan.seeds[index], plan.name, index))
         dare_mask_(mask, density, generator)
         out.addcmul_(expert.delta, mask, value=scale / density)
+
+
+METHOD = MergeMethod(
+    name="dare",
+    paper="Yu et al., Language Models are Super Mario: Absorbing Abilities from Homologous Models as a Free "
+    "Lunch, ICML 2024, arXiv 2311.03099",
+    summary="drop entries with probability 1 - density, rescale by 1 / density, then task arithmetic (every tensor)",
+    parameters=(DENSITY.with_default(0.2), SCALE, SEED),
+    merge_matrix=merge_matrix,
+    merge_dense=merge_matrix,
+    elementwise=True,
+    cost=MethodCost(prepared="each expert's task vector", per_merge="one random mask per expert and tensor"),
+)

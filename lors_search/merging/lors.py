@@ -14,12 +14,25 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from lors_search.merging.method import (
+    DENSITY,
+    RANK,
+    RANK_RATIO,
+    SCALE,
+    ExpertMatrix,
+    MergeMethod,
+    MethodCost,
+    TensorPlan,
+)
 from lors_search.merging.topk import topk_mask_
 
 if TYPE_CHECKING:
-    from lors_search.merging.plan import TensorPlan
-    from lors_search.merging.prepared import ExpertMatrix
     from lors_search.merging.workspace import Workspace
+
+LORS_PAPER = (
+    "Zhao, Sun and Zhang, Low-Rank and Sparse Model Merging for Multi-Lingual Speech Recognition and "
+    "Translation, arXiv 2502.17380"
+)
 
 
 def add_lowrank_sparse(
@@ -74,3 +87,34 @@ def merge_sparse(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor,
     """Ablation arm: the top-k magnitude entries of each task vector only (no low-rank part)."""
     for index, expert in enumerate(experts):
         add_lowrank_sparse(expert, 0, plan.keeps[index], plan.scales[index], out, workspace)
+
+
+_PREPARED = "each expert's task vector and its SVD factors up to the largest rank the merge (or space) asks"
+_PAPER_RANK = RANK_RATIO.with_default(0.01, "rank as a fraction of each matrix's smaller side (paper: 0.01)")
+
+SPARSE = MergeMethod(
+    name="sparse",
+    paper=LORS_PAPER + " (sparse-only ablation)",
+    summary="top-k magnitude entries of each tau (k = floor(density * numel))",
+    parameters=(DENSITY.with_default(0.2), SCALE),
+    merge_matrix=merge_sparse,
+    cost=MethodCost(prepared="each expert's task vector", per_merge="one top-k selection per expert and matrix"),
+)
+LOWRANK = MergeMethod(
+    name="lowrank",
+    paper=LORS_PAPER + " (low-rank-only ablation)",
+    summary="rank-r truncated SVD of each tau",
+    parameters=(RANK, _PAPER_RANK, SCALE),
+    merge_matrix=merge_lowrank,
+    cost=MethodCost(prepared=_PREPARED, per_merge="one product of factor slices per expert and matrix"),
+)
+LORS = MergeMethod(
+    name="lors",
+    paper=LORS_PAPER,
+    summary="rank-r truncated SVD of each tau plus the top-k magnitude entries of the residual",
+    parameters=(RANK, _PAPER_RANK, DENSITY.with_default(0.2), SCALE),
+    merge_matrix=merge_lors,
+    cost=MethodCost(
+        prepared=_PREPARED, per_merge="one factor product and one top-k selection per expert and matrix"
+    ),
+)

@@ -18,7 +18,7 @@ from lors_search.merging.plan import MergePlan, resolve_plan
 from lors_search.merging.prepared import PreparedExpert, prepare_expert
 from lors_search.merging.registry import get_method
 from lors_search.merging.rules import DEFAULT_RULES, MergeRule
-from lors_search.merging.task_arithmetic import add_scaled
+from lors_search.merging import task_arithmetic
 from lors_search.merging.tensor_names import TIED_ALIASES, describe_state
 from lors_search.merging.workspace import Workspace
 
@@ -71,11 +71,12 @@ class PreparedMerger:
                 )
                 accumulator = destination if direct else self.workspace.buffer(base.shape, self.device, 100)
                 accumulator.copy_(base)
+                views = [expert.matrix(name) for expert in self.experts]
                 if tensor_plan.treatment == "dense":
-                    add_scaled([expert.deltas[name] for expert in self.experts], tensor_plan.scales, accumulator)
+                    # The method's own rule for tensors outside the eligible matrices (task arithmetic by default).
+                    (spec.merge_dense or task_arithmetic.merge_matrix)(views, tensor_plan, accumulator, self.workspace)
                 else:
-                    matrices = [expert.matrix(name) for expert in self.experts]
-                    spec.merge_matrix(matrices, tensor_plan, accumulator, self.workspace)
+                    spec.merge_matrix(views, tensor_plan, accumulator, self.workspace)
                 if not direct:
                     destination.copy_(accumulator)
 

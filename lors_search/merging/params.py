@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from lors_search.merging.method import Param
 from lors_search.merging.registry import PARAMS, get_method, method_names
 from lors_search.merging.tensor_names import KINDS
 
@@ -21,39 +22,50 @@ ModuleName = Literal["self_attn", "cross_attn", "ffn"]
 KindName = Literal[KINDS]  # type: ignore[valid-type]
 
 
-class ParamValues(BaseModel):
-    """Values of the merge parameters; None means "not set here" (inherited or the method's default)."""
+class _ParamValuesBase(BaseModel):
+    """Values of the merge parameters; None means "not set here" (inherited or the method's default).
+
+    One optional field per parameter any registered method declares, with the declared bounds and help
+    (`registry.PARAMS`), so a new parameter in a method's file is a new field here without an edit.
+    """
 
     model_config = _CONFIG
 
-    # Bounds and help come from the registry's PARAMS, the one description the search space also reads.
-    rank: int | None = Field(None, ge=PARAMS["rank"].low, description=PARAMS["rank"].help)
-    rank_ratio: float | None = Field(
-        None, ge=PARAMS["rank_ratio"].low, le=PARAMS["rank_ratio"].high, description=PARAMS["rank_ratio"].help
-    )
-    density: float | None = Field(
-        None, ge=PARAMS["density"].low, le=PARAMS["density"].high, description=PARAMS["density"].help
-    )
-    scale: float | None = Field(None, description=PARAMS["scale"].help)
-    seed: int | None = Field(None, ge=PARAMS["seed"].low, description=PARAMS["seed"].help)
-
-    @field_validator("density", "rank_ratio", "scale", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _accept_integers(cls, value: Any) -> Any:
-        # `density: 1` or `scale: 2` in YAML are valid numbers; booleans are not.
-        if isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
+    def _accept_integers(cls, raw: Any) -> Any:
+        # `density: 1` or `scale: 2` in YAML are valid numbers for float parameters; booleans are not.
+        if not isinstance(raw, dict):
+            return raw
+        return {
+            name: float(value)
+            if name in PARAMS and PARAMS[name].type is float and isinstance(value, int) and not isinstance(value, bool)
+            else value
+            for name, value in raw.items()
+        }
 
     @model_validator(mode="after")
-    def _one_rank_form(self) -> ParamValues:
-        if self.rank is not None and self.rank_ratio is not None:
+    def _one_rank_form(self) -> _ParamValuesBase:
+        if getattr(self, "rank", None) is not None and getattr(self, "rank_ratio", None) is not None:
             raise ValueError("give either rank or rank_ratio, not both")
         return self
 
     def given(self) -> dict[str, int | float]:
         """The parameters set here, by name."""
         return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+def _field(param: Param) -> Any:
+    bounds = {key: value for key, value in (("ge", param.low), ("le", param.high)) if value is not None}
+    return (param.type | None, Field(None, description=param.help, **bounds))
+
+
+ParamValues = create_model(  # type: ignore[call-overload]
+    "ParamValues",
+    __base__=_ParamValuesBase,
+    __module__=__name__,
+    **{name: _field(param) for name, param in PARAMS.items()},
+)
 
 
 def _as_tuple(value: Any) -> Any:
@@ -124,7 +136,7 @@ class Override(BaseModel):
     model_config = _CONFIG
 
     select: Selector
-    set: ParamValues
+    set: ParamValues  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _sets_something(self) -> Override:
@@ -139,7 +151,7 @@ class MergeParams(BaseModel):
     model_config = _CONFIG
 
     method: str
-    params: ParamValues = ParamValues()
+    params: ParamValues = ParamValues()  # type: ignore[valid-type]
     overrides: tuple[Override, ...] = ()
 
     @field_validator("overrides", mode="before")
@@ -162,9 +174,9 @@ class MergeParams(BaseModel):
         ]
         for place, values in places:
             for name in values.given():
-                if name not in method.params:
+                if name not in method.param_names:
                     raise ValueError(
                         f"{place}method {self.method!r} takes no parameter {name!r} "
-                        f"(it takes: {', '.join(method.params)})"
+                        f"(it takes: {', '.join(method.param_names)})"
                     )
         return self

@@ -4,6 +4,8 @@
 Rank: an int is capped at the matrix's smaller side; rank_ratio gives max(1, floor(ratio * side)) (0 for
 ratio 0), so the paper's default "1 % of d_model, at least 1" is rank_ratio 0.01 (whisper-small: 7).
 Kept entries: k = floor(density * numel). Scale: the method's default is 1 / number of experts (TIES: 1).
+Which parameters exist, their defaults and which tensors they reach come from the method's declaration
+(`method.MergeMethod`); nothing here names a particular method.
 """
 
 from __future__ import annotations
@@ -15,27 +17,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from lors_search.errors import UserError
+from lors_search.merging.method import MergeMethod, TensorPlan
 from lors_search.merging.params import MergeParams, Override
 from lors_search.merging.registry import get_method
 from lors_search.merging.rules import DEFAULT_RULES, MergeRule, assign_treatments
 from lors_search.merging.tensor_names import TensorInfo
 from lors_search.merging.topk import keep_count
-
-
-@dataclass(frozen=True, slots=True)
-class TensorPlan:
-    """Resolved numbers for one tensor, one entry per expert (in the plan's expert order).
-
-    For `dense` tensors only `scales` matter; for `base` tensors nothing does.
-    """
-
-    name: str
-    treatment: str
-    scales: tuple[float, ...]
-    ranks: tuple[int, ...]
-    densities: tuple[float, ...]
-    keeps: tuple[int, ...]
-    seeds: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -67,16 +54,22 @@ def resolve_rank(rank: int | None, rank_ratio: float | None, shape: tuple[int, .
 
 
 def effective_globals(params: MergeParams, n_experts: int) -> dict[str, int | float | None]:
-    """The global values every (tensor, expert) starts from: the method's defaults, then `params.params`.
-
-    Keys: rank, rank_ratio (one of them None), density, scale, seed; the default scale resolved.
-    """
+    """The global values every (tensor, expert) starts from: the method's declared defaults, then
+    `params.params`. Keys: rank, rank_ratio (one of them None), density, scale, seed and every other
+    parameter the method declares; a default of None (the scales) resolved to 1 / number of experts."""
     method = get_method(params.method)
     values: dict[str, int | float | None] = {"rank": None, "rank_ratio": None, "density": 0.0, "seed": 0}
-    values.update(method.defaults)
-    values["scale"] = method.default_scale if method.default_scale is not None else 1.0 / n_experts
+    for param in method.parameters:
+        if param.name in ("rank", "rank_ratio") and param.default is None:
+            continue
+        values[param.name] = param.default if param.default is not None else 1.0 / n_experts
     _apply(values, params.params.given())
     return values
+
+
+def default_rank_rule(values: Mapping[str, int | float | None], shape: tuple[int, ...], n_experts: int) -> int:
+    """The rank of the low-rank part: an int rank or a ratio of the smaller side (0 when neither is set)."""
+    return resolve_rank(values.get("rank"), values.get("rank_ratio"), shape)  # type: ignore[arg-type]
 
 
 def _matches_tensor(override: Override, info: TensorInfo, pattern: re.Pattern[str] | None) -> bool:
@@ -137,35 +130,15 @@ def resolve_plan(
             for index, override in enumerate(params.overrides)
             if _matches_tensor(override, info, patterns[index])
         ]
-        scales: list[float] = []
-        ranks: list[int] = []
-        densities: list[float] = []
-        keeps: list[int] = []
-        seeds: list[int] = []
-        numel = info.numel
+        per_expert: list[dict[str, int | float | None]] = []
         for expert in experts:
             values = dict(base_values)
             for index, override in hits:
                 if override.select.expert is None or expert in override.select.expert:
                     used[index] = True
                     _apply(values, override.set.given())
-            scales.append(float(values["scale"]))  # type: ignore[arg-type]
-            density = float(values["density"])  # type: ignore[arg-type]
-            densities.append(density)
-            seeds.append(int(values["seed"]))  # type: ignore[arg-type]
-            if treatment != "lowrank_sparse":
-                ranks.append(0)
-                keeps.append(numel)
-                continue
-            ranks.append(
-                resolve_rank(values["rank"], values["rank_ratio"], info.shape)  # type: ignore[arg-type]
-                if method.uses_rank
-                else 0
-            )
-            keeps.append(keep_count(density, numel) if method.uses_density else numel)
-        tensors[name] = TensorPlan(
-            name, treatment, tuple(scales), tuple(ranks), tuple(densities), tuple(keeps), tuple(seeds)
-        )
+            per_expert.append(values)
+        tensors[name] = _tensor_plan(method, name, treatment, info, per_expert, len(experts))
 
     for index, was_used in enumerate(used):
         if not was_used:
@@ -173,6 +146,42 @@ def resolve_plan(
                 f"override #{index + 1} ({params.overrides[index].select.describe()}) selects no tensor of the model"
             )
     return MergePlan(method=method.name, experts=experts, tensors=tensors)
+
+
+def _tensor_plan(
+    method: MergeMethod,
+    name: str,
+    treatment: str,
+    info: TensorInfo,
+    per_expert: Sequence[Mapping[str, int | float | None]],
+    n_experts: int,
+) -> TensorPlan:
+    """One tensor's plan from each expert's resolved values, as the method's declaration says: the scale
+    of dense tensors is the method's `dense_scale`; ranks exist for eligible matrices only; kept entries
+    for eligible matrices, and for every tensor when the method trims element-wise."""
+    matrix = treatment == "lowrank_sparse"
+    trims = method.uses_density and (matrix or method.elementwise)
+    rank_rule = method.rank_rule or (default_rank_rule if method.uses_rank else None)
+    scale_name = "scale" if matrix else method.dense_scale
+    return TensorPlan(
+        name,
+        treatment,
+        scales=tuple(float(values[scale_name]) for values in per_expert),  # type: ignore[arg-type]
+        ranks=tuple(
+            rank_rule(values, info.shape, n_experts) if matrix and rank_rule is not None else 0
+            for values in per_expert
+        ),
+        densities=tuple(float(values["density"]) for values in per_expert),  # type: ignore[arg-type]
+        keeps=tuple(
+            keep_count(float(values["density"]), info.numel) if trims else info.numel  # type: ignore[arg-type]
+            for values in per_expert
+        ),
+        seeds=tuple(int(values["seed"]) for values in per_expert),  # type: ignore[arg-type]
+        values={
+            extra: tuple(float(values[extra]) for values in per_expert)  # type: ignore[arg-type]
+            for extra in method.extra_params
+        },
+    )
 
 
 def _apply(values: dict[str, int | float | None], given: Mapping[str, int | float]) -> None:

@@ -9,22 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from lors_search.errors import UserError
 from lors_search.merging.lowrank import svd_factors
+from lors_search.merging.method import ExpertMatrix
 from lors_search.merging.rules import DEFAULT_RULES, MergeRule, assign_treatments
-
-
-class ExpertMatrix(NamedTuple):
-    """One expert's view of one eligible matrix: task vector D and factors (U diag(s), V^T)."""
-
-    delta: Tensor
-    us: Tensor
-    vh: Tensor
 
 
 @dataclass
@@ -48,8 +40,13 @@ class PreparedExpert:
         return self.factors[tensor][0].shape[1]
 
     def matrix(self, tensor: str) -> ExpertMatrix:
-        us, vh = self.factors[tensor]
-        return ExpertMatrix(self.deltas[tensor], us, vh)
+        """This expert's view of `tensor`: its task vector and, for an eligible matrix, its factors."""
+        delta = self.deltas[tensor]
+        found = self.factors.get(tensor)
+        if found is None:
+            empty = delta.new_zeros((0,))
+            return ExpertMatrix(delta, empty, empty)
+        return ExpertMatrix(delta, *found)
 
     def to(self, device: torch.device | str) -> PreparedExpert:
         """A copy on another device (e.g. a worker's GPU)."""

@@ -1,10 +1,12 @@
-"""TIES-Merging per matrix: trim, elect sign, disjoint mean (Yadav et al., "TIES-Merging: Resolving
+"""TIES-Merging per tensor: trim, elect sign, disjoint mean (Yadav et al., "TIES-Merging: Resolving
 Interference When Merging Models", NeurIPS 2023, arXiv 2306.01708).
 
 trimmed_i = the k_i = floor(density_i * numel) largest-|.| entries of tau_i; each entry's sign is the sign
 of sum_i lambda_i trimmed_i; the merged entry is the mean of the lambda_i trimmed_i that are non-zero and
 agree with it; out += merged. With one lambda for all experts this is lambda * TIES, the paper's form;
-distinct lambdas weight the experts in the election and the mean.
+distinct lambdas weight the experts in the election and the mean. Element-wise, so it applies to every
+tensor of the task vector (embeddings, biases, norms, convolutions too), as in the paper: summing the
+dense tensors at the TIES scale instead (lambda 1 over N experts) pushed a merge below its base.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from lors_search.merging.method import DENSITY, SCALE, ExpertMatrix, MergeMethod, MethodCost, TensorPlan
 from lors_search.merging.topk import topk_mask_
 
 if TYPE_CHECKING:
-    from lors_search.merging.plan import TensorPlan
-    from lors_search.merging.prepared import ExpertMatrix
     from lors_search.merging.workspace import Workspace
 
 
@@ -67,3 +68,21 @@ def merge_matrix(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor,
     if trimmed:
         buffers = tuple(workspace.buffer(shape, device, slot) for slot in (4, 5, 6, 7))
         ties_merge(trimmed, out, buffers)  # type: ignore[arg-type]
+
+
+METHOD = MergeMethod(
+    name="ties",
+    paper="Yadav et al., TIES-Merging: Resolving Interference When Merging Models, NeurIPS 2023, arXiv 2306.01708",
+    summary="trim each tau to its top-density entries, elect signs, disjoint mean (every tensor)",
+    parameters=(
+        DENSITY.with_default(0.2, "kept fraction of each task vector (paper: 0.2)"),
+        SCALE.with_default(1.0, "lambda of the merged vector (paper: 1)"),
+    ),
+    merge_matrix=merge_matrix,
+    merge_dense=merge_matrix,
+    elementwise=True,
+    cost=MethodCost(
+        prepared="each expert's task vector",
+        per_merge="one top-k selection per expert and tensor, a sign election and a masked mean per tensor",
+    ),
+)
