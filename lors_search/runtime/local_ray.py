@@ -1,11 +1,19 @@
-"""Connect the search driver to Ray: start a private local Ray (dashboard on loopback, token
-authentication on), join a cluster by address, or run inside a Ray Job (`ray job submit`).
+"""Connect the search driver to Ray: start a private local Ray (every Ray server, the dashboard and the
+Prometheus endpoint on loopback, token authentication on), join a cluster by address, or run inside a Ray
+Job (`ray job submit`).
 
 Facts used (Ray 2.60 source): a new local cluster from `ray.init()` turns token authentication on
 unless `RAY_AUTH_MODE` is set and writes the token to `~/.ray/auth_token`; clients read it from
 `RAY_AUTH_TOKEN`, `RAY_AUTH_TOKEN_PATH` or that file, and send it only when `RAY_AUTH_MODE=token`.
 A Ray Job's entrypoint gets `RAY_ADDRESS` (the cluster's GCS address) and
 `RAY_JOB_CONFIG_JSON_ENV_VAR` (its runtime env and metadata, with `job_submission_id`).
+
+Loopback (Ray 2.60 source, measured with psutil): Ray's gRPC servers (GCS, raylet, core workers), the
+dashboard agent, the runtime-env agent and the metrics exporter bind the node's IP. `ray.init` replaces a
+loopback `_node_ip_address` by the machine's external IP (`services.resolve_ip_for_localhost`) unless
+`ray_constants.ENABLE_RAY_CLUSTER` is false, which `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` sets (Ray's switch
+for a single-machine Ray). With it and `_node_ip_address="127.0.0.1"` every listening socket of a local run
+is on 127.0.0.1 (tests/search/test_search_loopback.py checks this while a search runs).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ DEFAULT_METRICS_PORT = 8080
 JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
 TOKEN_PATH = "~/.ray/auth_token"
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node IP is loopback (see above)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class RayConnection:
     token_auth: bool  # token authentication is on for this client (and so for the cluster)
     namespace: str
     owns_ray: bool = True  # connect() initialised Ray in this process (False: it was already initialised)
+    restore_env: tuple[tuple[str, str | None], ...] = ()  # process settings connect() changed, put back on shutdown
 
     def describe(self) -> list[str]:
         """Lines telling the user where to watch the search and how to authenticate."""
@@ -64,6 +74,7 @@ class RayConnection:
 
         if self.owns_ray and ray.is_initialized():
             ray.shutdown()
+        _restore_single_machine(self.restore_env)
 
     def __enter__(self) -> RayConnection:
         return self
@@ -141,12 +152,14 @@ def connect(
 ) -> RayConnection:
     """Initialise Ray for a search driver and tell the user where to watch it.
 
-    - `address` None and `RAY_ADDRESS` unset: start a private local Ray (`num_cpus`, `num_gpus`) with
-      the dashboard on 127.0.0.1 (port 8265 or the next free one) and the Prometheus endpoint on
-      `metrics_export_port` (default 8080 if free, else any free port). Token authentication follows
+    - `address` None and `RAY_ADDRESS` unset: start a private local Ray (`num_cpus`, `num_gpus`) whose
+      every server listens on 127.0.0.1 only: the dashboard (port 8265 or the next free one), the
+      Prometheus endpoint on `metrics_export_port` (default 8080 if free, else any free port), GCS, raylet,
+      agents and workers (node IP 127.0.0.1). Token authentication follows
       Ray's default for a new local cluster (on unless `RAY_AUTH_MODE` says otherwise).
     - `address` None and `RAY_ADDRESS` set (always the case under `ray job submit`): join that cluster.
-    - `address` given ("auto", "host:6379", "ray://..."): join it; "local" forces a new local Ray.
+    - `address` given ("auto", "host:6379", "ray://..."): join it, as the cluster is configured (its
+      network is the user's); "local" forces a new local Ray.
     - Ray already initialised in this process (a test, a notebook): use it as it is; `shutdown()` leaves it.
     `num_cpus`/`num_gpus` only size a local Ray; joining a cluster ignores them. `logging_level` is Ray's
     (its own "started/connected" lines are INFO; ours replace them). Prints `RayConnection.describe()` to
@@ -167,6 +180,7 @@ def connect(
         return _describe_and_return(_existing_connection(in_job), say)
 
     kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging_level}
+    restore_env: tuple[tuple[str, str | None], ...] = ()
     if joining:
         target = address if address is not None else os.environ["RAY_ADDRESS"]
         try:
@@ -174,19 +188,23 @@ def connect(
         except Exception as exc:  # noqa: BLE001 - any connection failure is reported as one line
             raise UserError(f"cannot connect to Ray at {target}: {_one_line(exc)}{_auth_hint(exc)}") from exc
     else:
-        metrics_port = metrics_export_port or free_port(DEFAULT_METRICS_PORT, host="0.0.0.0")
+        # The port is probed on loopback, where the exporter of a loopback node binds it.
+        metrics_port = metrics_export_port or free_port(DEFAULT_METRICS_PORT, host=LOOPBACK)
         kwargs.update(
             address="local",
             num_cpus=num_cpus,
             num_gpus=num_gpus,
             include_dashboard=dashboard,
             _metrics_export_port=metrics_port,
+            _node_ip_address=LOOPBACK,
         )
         if dashboard:
             kwargs.update(dashboard_host=LOOPBACK, dashboard_port=dashboard_port)
+        restore_env = _single_machine()
         try:
             context = ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001
+            _restore_single_machine(restore_env)
             raise UserError(f"cannot start a local Ray: {_one_line(exc)}") from exc
 
     info = context.address_info
@@ -202,8 +220,35 @@ def connect(
         metrics_url=f"http://{metrics_host}:{metrics_port}/metrics" if metrics_port else None,
         token_auth=token_auth_enabled(),
         namespace=ray.get_runtime_context().namespace,
+        restore_env=restore_env,
     )
     return _describe_and_return(connection, say)
+
+
+def _single_machine() -> tuple[tuple[str, str | None], ...]:
+    """Make this process's Ray treat the machine as a single-node Ray whose node IP is loopback (module
+    docstring). The variable is inherited by the Ray processes started next; Ray's module constant is read
+    at import, so it is set too for a Ray imported earlier. Returns what to put back."""
+    from ray._private import ray_constants
+
+    previous = ((SINGLE_MACHINE_ENV, os.environ.get(SINGLE_MACHINE_ENV)),)
+    os.environ[SINGLE_MACHINE_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    return previous
+
+
+def _restore_single_machine(previous: tuple[tuple[str, str | None], ...]) -> None:
+    """Undo `_single_machine` (a later connection to a cluster must advertise the machine's real IP)."""
+    if not previous:
+        return
+    from ray._private import ray_constants
+
+    for name, value in previous:
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    ray_constants.ENABLE_RAY_CLUSTER = ray_constants.env_bool(SINGLE_MACHINE_ENV, not ray_constants.IS_WINDOWS_OR_OSX)
 
 
 def _existing_connection(in_job: bool) -> RayConnection:
