@@ -43,6 +43,7 @@ DEFAULT_CLIPS = 64  # per language
 TASKS = ("transcribe", "translate")
 _FORMAT_VERSION = 1
 _COUNT_PREFIX = "count:"  # safetensors metadata keys holding each tensor's input-vector count
+_ALIAS_PREFIX = "alias:"  # ... and naming the stored tensor a shared Gram (q/k/v of one attention) is read from
 
 
 @dataclass(frozen=True)
@@ -164,13 +165,19 @@ def _train_split(data_dir: Path) -> Any:
 
 class _Recorder:
     """Forward pre-hooks that add X^T X of each hooked layer's input; `mask` (set per decoder batch) picks
-    the real tokens out of padded decoder rows."""
+    the real tokens out of padded decoder rows.
+
+    Layers fed the very same tensor (self-attention q/k/v, cross-attention k/v) share one product per batch,
+    and `aliases` records them when that held in every batch, so callers can store one Gram for the group."""
 
     def __init__(self, model: nn.Module, names: Sequence[str], device: torch.device) -> None:
         modules = dict(model.named_modules())
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, int] = {name: 0 for name in names}
         self.mask: Tensor | None = None
+        self._shared_with: dict[str, str | None] = {}
+        # (raw input, masked?, name that computed it, X^T X, number of vectors)
+        self._last: tuple[Tensor, bool, str, Tensor, int] | None = None
         self.handles = []
         for name in names:
             module = modules[name.removesuffix(".weight")]
@@ -181,17 +188,43 @@ class _Recorder:
         on_tokens = name.startswith("model.decoder.") and not _reads_encoder(name)
 
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-            x = args[0]
-            if on_tokens:
-                if self.mask is None or x.shape[:2] != self.mask.shape:
-                    raise RuntimeError(f"decoder layer {name!r} ran without a matching token mask")
-                x = x[self.mask]
-            x = x.reshape(-1, x.shape[-1]).float()
-            # fp32 product per batch (fast), fp64 running sum (no drift over ~10^5 vectors).
-            self.sums[name].add_(x.T @ x)
-            self.counts[name] += int(x.shape[0])
+            raw = args[0]
+            last = self._last
+            # Holding `raw` in _last keeps it alive, so `is` cannot match a recycled object.
+            if last is not None and last[0] is raw and last[1] == on_tokens:
+                source, product, rows = last[2], last[3], last[4]
+            else:
+                x = raw
+                if on_tokens:
+                    if self.mask is None or x.shape[:2] != self.mask.shape:
+                        raise RuntimeError(f"decoder layer {name!r} ran without a matching token mask")
+                    x = x[self.mask]
+                x = x.reshape(-1, x.shape[-1]).float()
+                # fp32 product per batch (fast), fp64 running sum (no drift over ~10^5 vectors).
+                source, product, rows = name, (x.T @ x).double(), int(x.shape[0])
+                self._last = (raw, on_tokens, name, product, rows)
+            self.sums[name].add_(product)
+            self.counts[name] += rows
+            shared = source if source != name else None
+            if self._shared_with.setdefault(name, shared) != shared:
+                self._shared_with[name] = None  # shared in one batch, not in another: keep it separate
 
         return hook
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """name -> the earlier name whose Gram it equals exactly (same products added in the same order)."""
+        return {name: source for name, source in self._shared_with.items() if source is not None}
+
+    def finish(self) -> dict[str, Tensor]:
+        """float32 Grams on the CPU; aliased names share their source's tensor."""
+        self._last = None
+        aliases = self.aliases
+        out = {name: total.float().cpu() for name, total in self.sums.items() if name not in aliases}
+        for name in self.sums:
+            if name in aliases:
+                out[name] = out[aliases[name]]
+        return {name: out[name] for name in self.sums}
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -270,7 +303,7 @@ def compute_grams(
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return Grams(
-        grams={name: total.float().cpu() for name, total in recorder.sums.items()},
+        grams=recorder.finish(),
         counts=dict(recorder.counts),
         clips=len(clips),
         seconds=time.perf_counter() - started,
@@ -346,16 +379,27 @@ def save_grams(path: str | os.PathLike[str], grams: Grams, identity: Mapping[str
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    stored: dict[str, Tensor] = {}
+    aliases: dict[str, str] = {}
+    first_name: dict[int, str] = {}
+    for name, tensor in grams.grams.items():
+        # A Gram shared by several layers (one input, several projections) is written once.
+        source = first_name.setdefault(id(tensor), name)
+        if source == name:
+            stored[name] = tensor.contiguous()
+        else:
+            aliases[name] = source
     metadata = {
         "identity": json.dumps(dict(identity), sort_keys=True),
         "clips": str(grams.clips),
         "seconds": f"{grams.seconds:.3f}",
         **{_COUNT_PREFIX + name: str(count) for name, count in grams.counts.items()},
+        **{_ALIAS_PREFIX + name: source for name, source in aliases.items()},
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.close(fd)
     try:
-        save_file({name: tensor.contiguous() for name, tensor in grams.grams.items()}, tmp, metadata=metadata)
+        save_file(stored, tmp, metadata=metadata)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files
@@ -384,8 +428,12 @@ def load_grams(path: str | os.PathLike[str], identity: Mapping[str, Any] | None 
         return None
     counts = {key.removeprefix(_COUNT_PREFIX): int(value) for key, value in metadata.items()
               if key.startswith(_COUNT_PREFIX)}
+    for key, source in metadata.items():
+        if key.startswith(_ALIAS_PREFIX) and source in grams:
+            grams[key.removeprefix(_ALIAS_PREFIX)] = grams[source]
     if set(counts) != set(grams):
         return None
+    grams = {name: grams[name] for name in sorted(counts)}
     return Grams(grams=grams, counts=counts, clips=int(metadata.get("clips", 0)), cached=True,
                  meta=json.loads(metadata.get("identity", "{}")))
 

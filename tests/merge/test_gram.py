@@ -13,6 +13,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from transformers import WhisperForConditionalGeneration, WhisperTokenizer
 from tiny_bench_kit import WINDOW_SECONDS, corpus_spec, one_thread, tiny_shape
 
@@ -117,6 +118,13 @@ def test_each_gram_is_x_transpose_x_of_the_layer_input(bench: GramBench) -> None
     assert grams.encoder_frames == 6 * positions
     assert grams.decoder_tokens == tokens
     assert grams.counts["model.decoder.layers.1.encoder_attn.k_proj.weight"] == 2 * 6 * positions
+    # One input, several projections: self-attention q/k/v and cross-attention k/v share one Gram object.
+    layer = "model.decoder.layers.0"
+    assert grams.grams[f"{layer}.self_attn.k_proj.weight"] is grams.grams[f"{layer}.self_attn.q_proj.weight"]
+    assert grams.grams[f"{layer}.self_attn.v_proj.weight"] is grams.grams[f"{layer}.self_attn.q_proj.weight"]
+    assert grams.grams[f"{layer}.encoder_attn.v_proj.weight"] is grams.grams[f"{layer}.encoder_attn.k_proj.weight"]
+    assert grams.grams[f"{layer}.encoder_attn.q_proj.weight"] is not grams.grams[f"{layer}.encoder_attn.k_proj.weight"]
+    assert grams.grams[f"{layer}.fc1.weight"] is not grams.grams[f"{layer}.self_attn.out_proj.weight"]
     for name, gram in grams.grams.items():
         assert gram.dtype == torch.float32
         reference = torch.from_numpy(expected[name]).float()
@@ -172,6 +180,11 @@ def test_cache_is_reused_and_invalidated_when_the_checkpoint_changes(bench: Gram
     assert again.cached and again.key == first.key and again.counts == first.counts
     for name in first.grams:
         assert torch.equal(again.grams[name], first.grams[name])
+    # Shared Grams (q/k/v of one attention) are stored once and shared again on reading.
+    with safe_open(str(files[0]), framework="pt") as handle:
+        assert len(list(handle.keys())) == 2 * 4 + 2 * 7 < len(first.grams) == 2 * 6 + 2 * 10
+    q = "model.encoder.layers.1.self_attn.q_proj.weight"
+    assert again.grams[q.replace("q_proj", "v_proj")] is again.grams[q]
 
     changed = load_checkpoint(bench.model_dir)
     changed.state_dict["model.decoder.layers.0.fc1.weight"] = changed.state_dict[
