@@ -5,6 +5,7 @@ space (sampler, seeds, merge configs, scores) in the modules that `SearchSpace`'
 
 from __future__ import annotations
 
+import math
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -71,6 +72,12 @@ class ParamRange(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ParamRange:
+        # NaN passes every comparison below and infinity overflows samplers after Ray has started; refuse
+        # both here, at load.
+        for key in ("low", "high", "step", "value"):
+            number = getattr(self, key)
+            if number is not None and not math.isfinite(number):
+                raise ValueError(f"{key} must be a finite number, got {number}")
         if self.value is not None:
             if self.low is not None or self.high is not None or self.log or self.step is not None:
                 raise ValueError("give either a fixed value or low/high, not both")
