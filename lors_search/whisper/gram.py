@@ -435,6 +435,7 @@ def load_grams(path: str | os.PathLike[str], identity: Mapping[str, Any] | None 
         return None
     grams = {name: grams[name] for name in sorted(counts)}
     return Grams(grams=grams, counts=counts, clips=int(metadata.get("clips", 0)), cached=True,
+                 seconds=float(metadata.get("seconds", 0.0)),
                  meta=json.loads(metadata.get("identity", "{}")))
 
 
