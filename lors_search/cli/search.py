@@ -26,9 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     parser.add_argument("space", metavar="SPACE.yaml", help="search space (see search_spaces/ and docs/search-space.md)")
     parser.add_argument("--name", metavar="RUN", help="run name (default: the space's name)")
-    parser.add_argument("--num-samples", type=int, metavar="N", help="trials to run (default: the space's budget)")
+    parser.add_argument(
+        "--num-samples", type=int, metavar="N",
+        help="the run's budget in finished trials (default: the space's; with --resume the run's, or a larger N to extend it)",
+    )
     parser.add_argument("--address", metavar="ADDR", help="connect to this Ray cluster (e.g. auto, ray://host:10001)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run RUNS/NAME")
+    parser.add_argument(
+        "--cleanup", action="store_true",
+        help="only end the local Ray processes a killed driver of RUNS/NAME left behind (by the PIDs it recorded)",
+    )
     parser.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories go (default ./runs)")
     parser.add_argument(
         "--workers", type=int, metavar="N", help="worker actors (default: one per GPU, else one per 4 CPUs)"
@@ -63,6 +70,15 @@ def _connect(args: argparse.Namespace) -> Any:
         namespace=NAMESPACE,
         stream=sys.stdout,
     )
+
+
+def _reap(run_dir: Any) -> None:
+    """End what a killed driver of this run left running (its recorded local Ray processes)."""
+    from lors_search.runtime.reaper import reap
+
+    pids = reap(run_dir.processes_json)
+    if pids:
+        _say(f"ended {len(pids)} process(es) a killed driver of this run left running: pids {' '.join(map(str, pids))}")
 
 
 def _fmt(metric: str, value: Any) -> str:
@@ -100,15 +116,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    from lors_search.search.driver import check_run_dir, run_search
+    from lors_search.search.driver import check_run_dir, resumed_budget, run_search
 
     name = args.name or space.name
-    run_dir = check_run_dir(args.runs_dir, name, args.resume)
+    run_dir = check_run_dir(args.runs_dir, name, args.resume or args.cleanup)
+    if args.cleanup:
+        _reap(run_dir)
+        return 0
     if args.resume and run_dir.space_yaml.is_file():
         if run_dir.space_yaml.read_text(encoding="utf-8") != space.resolved_yaml():
             raise UserError(f"{args.space} differs from the space the run {run_dir.root} started with ({run_dir.space_yaml})")
-    if args.resume and args.num_samples is not None:
-        raise UserError("--num-samples cannot change on --resume (the run keeps its budget)")
+    if args.resume:
+        resumed_budget(run_dir.read_run(), args.num_samples, space.budget.num_samples)  # refuses a smaller one
+        _reap(run_dir)  # a killed driver's Ray processes, before this run starts its own
 
     connection = _connect(args)
     try:
@@ -120,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             space_source=str(Path(args.space).resolve()),
             progress=_say,
+            record_processes=connection.started_local,
         )
     finally:
         connection.shutdown()  # stops Ray only when this command started it

@@ -1,7 +1,8 @@
 """`run_search`: the whole search on a connected Ray cluster. Starts the actors, measures the references
 (base and experts, unmerged) at every rung, then runs Ray Tune with FidelityOptunaSearch (the space's
 define-by-run sampler, seed points first, the Optuna study in the run's SQLite) and ASHA over the dev-subset
-rungs, or restores an interrupted run (`Tuner.restore` + the same study). The CLI is a thin layer on top.
+rungs. A resumed run is rebuilt from the study and trials.parquet (lors_search.search.continuation), never from
+Tune's pickles, and runs the rest of its budget as a fresh Tune experiment. The CLI is a thin layer on top.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lors_search.errors import UserError
 from lors_search.search.rundir import RunDir, TrialTable, new_run_record, new_study_name
+
+if TYPE_CHECKING:
+    from lors_search.search.continuation import Continuation
 
 Progress = Callable[[str], None]
 
@@ -46,6 +50,20 @@ def check_run_dir(runs_dir: str | os.PathLike[str], name: str, resume: bool) -> 
     return run_dir
 
 
+def resumed_budget(run: Mapping[str, Any], num_samples: int | None, default: int) -> int:
+    """The budget of a resumed run: the run's own, or `num_samples` when it is at least that (a larger
+    value extends the search); a smaller one is refused (finished trials cannot be taken back)."""
+    budget = int(run.get("num_samples") or default)
+    if num_samples is None or num_samples == budget:
+        return budget
+    if num_samples < budget:
+        raise UserError(
+            f"--num-samples {num_samples} is smaller than the run's budget of {budget} trials; "
+            f"resume with --num-samples {budget} (or more, to extend it) or without --num-samples"
+        )
+    return num_samples
+
+
 def resolve_rungs(rungs: Sequence[int | None], max_per_language: int) -> tuple[int, ...]:
     """Rung sizes as ints (None = the whole split), capped at the split's size, strictly ascending."""
     out: list[int] = []
@@ -66,28 +84,35 @@ def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[str, 
     }
 
 
-def _build_tuner(space: Any, run_dir: RunDir, run: Mapping[str, Any], context: Any, layout: Any, num_samples: int | None):
+def _build_tuner(
+    space: Any, run_dir: RunDir, run: Mapping[str, Any], context: Any, layout: Any, continuation: Continuation,
+    experiment: str,
+):
     from ray import tune
 
-    from lors_search.search.recorder import make_recorder
+    from lors_search.search.continuation import ContinuingOptunaSearch, seed_rung_records
+    from lors_search.search.recorder import RecorderStopper, make_recorder
     from lors_search.search.scheduler import SeedFirstASHA
-    from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
+    from lors_search.search.searcher import FIDELITY_KEY
+    from lors_search.search.seeding import TrialSeededSampler
     from lors_search.search.storage import StudyStorage
 
     names = space.objective_names()
     modes = space.objective_modes()
     single = len(names) == 1
     levels = context.levels
-    seeds = space.seed_points()
-    searcher = FidelityOptunaSearch(
+    # Seed points are enqueued once, by the run's first session; later sessions find them in the study.
+    seeds = space.seed_points() if continuation.asked == 0 else []
+    searcher = ContinuingOptunaSearch(
         space=space.sampler(),
         metric=names[0] if single else list(names),
         mode=modes[0] if single else list(modes),
         points_to_evaluate=seeds or None,
-        sampler=space.searcher.optuna_sampler(),
+        sampler=TrialSeededSampler(space.searcher),  # same trial number, same draws, across resumes
         study_name=run["study_name"],
         storage=StudyStorage(run_dir.storage_url),
         max_level=levels[-1],
+        redo=continuation.redo,
     )
     scheduler = None
     if len(levels) > 1:
@@ -99,25 +124,57 @@ def _build_tuner(space: Any, run_dir: RunDir, run: Mapping[str, Any], context: A
             grace_period=levels[0],
             reduction_factor=space.fidelity.reduction_factor,
         )
+        seed_rung_records(scheduler, continuation.rung_records)
     budget = space.budget
-    return tune.Tuner(
+    recorder = make_recorder(run_dir, space, levels[-1])
+    tuner = tune.Tuner(
         _trainable(context, layout),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
-            num_samples=num_samples or budget.num_samples,
+            num_samples=continuation.to_run,
             max_concurrent_trials=layout.workers,
             time_budget_s=budget.time_budget_s,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=run_dir.tune_dir.name,
-            storage_path=str(run_dir.root.resolve()),
+            name=experiment,
+            storage_path=str(run_dir.tune_dir.resolve()),
             failure_config=tune.FailureConfig(max_failures=budget.max_failures),
-            callbacks=[make_recorder(run_dir, space, levels[-1])],
+            callbacks=[recorder],
+            stop=RecorderStopper(recorder),
             verbose=0,
         ),
     )
+    return tuner, recorder
+
+
+def _next_experiment(run_dir: RunDir) -> str:
+    """A new Tune experiment folder under tune/ for this session: Tune never finds an earlier session's
+    state (pickles) in it."""
+    existing = {p.name for p in run_dir.tune_dir.iterdir()} if run_dir.tune_dir.is_dir() else set()
+    number = 1
+    while f"session-{number}" in existing:
+        number += 1
+    return f"session-{number}"
+
+
+def _load_study(run_dir: RunDir, run: Mapping[str, Any]) -> Any:
+    import optuna
+
+    from lors_search.search.storage import StudyStorage
+
+    try:
+        return optuna.load_study(study_name=run["study_name"], storage=StudyStorage(run_dir.storage_url))
+    except KeyError:
+        raise UserError(f"{run_dir.study_db} holds no study {run['study_name']!r}; the run cannot be resumed") from None
+
+
+def _continuation(space: Any, run_dir: RunDir, run: Mapping[str, Any], budget: int, levels: Sequence[float]) -> Continuation:
+    from lors_search.search.continuation import plan_continuation
+
+    study = _load_study(run_dir, run)
+    return plan_continuation(study, TrialTable(run_dir.trials_parquet), budget, space.objective_names(), levels)
 
 
 def _trainable(context: Any, layout: Any):
@@ -148,21 +205,30 @@ def run_search(
     workers: int | None = None,
     space_source: str = "",
     progress: Progress = print,
+    record_processes: bool = False,
 ) -> SearchOutcome:
-    """Run (or resume) the search of `space` into `run_dir` on the Ray cluster this process is connected to."""
+    """Run (or resume) the search of `space` into `run_dir` on the Ray cluster this process is connected to.
+
+    `num_samples` is the run's budget in trials (default: the space's; on resume: the run's, and a larger
+    value extends it). `record_processes`: this process started the local Ray, so its Ray processes are
+    recorded in the run directory while the search runs (lors_search.runtime.reaper), for the next run to
+    reap if this driver is killed."""
     import ray
-    from ray import tune
 
     from lors_search.runtime.cluster import compute_references, start_runtime
+    from lors_search.runtime.reaper import ProcessRecorder
     from lors_search.runtime.layout import plan_layout
     from lors_search.runtime.spec import spec_from_space
+    from lors_search.search.continuation import study_counts
     from lors_search.search.storage import close_study_storages
     from lors_search.search.trainable import TrialContext, fidelity_levels
 
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # experiment state at most 5 s old after a crash
     started = time.perf_counter()
     names, modes = space.objective_names(), space.objective_modes()
     layout = plan_layout(ray.cluster_resources(), len(space.experts), workers)
+    processes = ProcessRecorder(run_dir.processes_json) if record_processes else None
+    if processes is not None and resume:
+        processes.start()
     runtime = start_runtime(spec_from_space(space), layout, progress)
     try:
         rungs = resolve_rungs(space.fidelity.n_per_language, runtime.max_per_language)
@@ -173,9 +239,12 @@ def run_search(
             if [int(n) for n in run["fidelity"]] != list(rungs):
                 raise UserError(f"the run's rungs {run['fidelity']} differ from the space's {list(rungs)}")
             per_rung = run["references_per_rung"]
-            run = run_dir.update_run(status="running")
+            budget = resumed_budget(run, num_samples, space.budget.num_samples)
+            run = run_dir.update_run(status="running", num_samples=budget)
         else:
             run_dir.root.mkdir(parents=True, exist_ok=False)
+            if processes is not None:
+                processes.start()
             run_dir.space_yaml.write_text(space.resolved_yaml(), encoding="utf-8")
             run = new_run_record(
                 name=run_dir.root.name,
@@ -192,7 +261,8 @@ def run_search(
                 },
                 fidelity=rungs,
             )
-            run["num_samples"] = num_samples or space.budget.num_samples
+            budget = num_samples or space.budget.num_samples
+            run["num_samples"] = budget
             run_dir.write_run(run)
             progress(f"scoring the references (base, {len(space.experts)} expert(s)) at rungs {list(rungs)}")
             references = compute_references(runtime, rungs)
@@ -208,42 +278,50 @@ def run_search(
             run = run_dir.update_run(references=per_rung[str(rungs[-1])], references_per_rung=per_rung)
         levels = fidelity_levels(len(rungs), space.fidelity.reduction_factor)
         context = TrialContext(space=space, rungs=rungs, levels=levels, references=per_rung)
-        tune_path = str(run_dir.tune_dir.resolve())
-        if resume and tune.Tuner.can_restore(tune_path):
-            progress(f"resuming the Tune experiment in {tune_path}")
-            tuner = tune.Tuner.restore(tune_path, trainable=_trainable(context, layout), resume_errored=True)
+        if resume:
+            continuation = _continuation(space, run_dir, run, budget, levels)
+            progress(f"resuming from {run_dir.study_db.name} and {run_dir.trials_parquet.name}: {continuation.describe()}")
         else:
-            if resume:  # killed before Tune's first experiment checkpoint: run what the budget has left
-                done = len(TrialTable(run_dir.trials_parquet).rows)
-                num_samples = max(1, int(run.get("num_samples") or space.budget.num_samples) - done)
-            tuner = _build_tuner(space, run_dir, run, context, layout, num_samples)
-        progress(f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}")
-        status = "interrupted"
+            from lors_search.search.continuation import Continuation
+
+            continuation = Continuation(budget=budget)
         setup_seconds = time.perf_counter() - started
         fit_started = time.perf_counter()
+        status = "interrupted"
         try:
-            results = tuner.fit()
-            # Tune returns normally after Ctrl-C too: finished means every trial of the budget ended (or the
-            # time budget ran out).
-            trials = results._experiment_analysis.trials
-            ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+            if continuation.to_run:
+                experiment = _next_experiment(run_dir)
+                tuner, recorder = _build_tuner(space, run_dir, run, context, layout, continuation, experiment)
+                progress(
+                    f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}"
+                )
+                tuner.fit()
+                if recorder.write_error is not None:
+                    raise UserError(recorder.write_error)
+            # Tune returns normally after Ctrl-C too: finished means the study holds the whole budget finished
+            # (or the time budget ran out).
+            counts = study_counts(_load_study(run_dir, run))
             budget_s = space.budget.time_budget_s
             out_of_time = budget_s is not None and time.perf_counter() - fit_started >= 0.99 * budget_s
-            complete = len(ended) == len(trials) and len(trials) >= int(run.get("num_samples") or 0)
-            status = "finished" if complete or out_of_time else "interrupted"
+            status = "finished" if sum(counts.values()) >= budget or out_of_time else "interrupted"
         finally:
             fit_seconds = time.perf_counter() - fit_started
             close_study_storages()
-            run_dir.update_run(status=status)
+            try:
+                run_dir.update_run(status=status)
+            except OSError:
+                pass  # an unwritable run directory was reported already; run.json keeps "running"
         restarts = _worker_restarts(runtime)
     finally:
         runtime.shutdown()
+        if processes is not None:
+            processes.stop()
     table = TrialTable(run_dir.trials_parquet)
     return SearchOutcome(
         run_dir=run_dir,
         status=status,
         best=table.best(modes[0]),
-        counts=table.counts(),
+        counts=counts,  # the study's, which the table agrees with once every trial is recorded
         references=per_rung[str(rungs[-1])],
         objective_names=names,
         objective_modes=modes,

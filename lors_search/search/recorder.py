@@ -3,8 +3,13 @@ trial's worker lease, appends the trial's row to trials.parquet, rewrites best.y
 full-fidelity trial beats the best, updates the Ray metrics (lors_search.runtime.metrics, when present) and
 prints one progress line.
 
-It is pickled with the experiment (Tuner.restore brings it back), so it holds only plain values and
-reloads its table lazily.
+It is pickled with Tune's experiment checkpoints (never read back: a resumed run starts a fresh experiment),
+so it holds only plain values and reloads its table lazily.
+
+When the run directory cannot be written (a full disk, a read-only directory) it keeps what is on disk
+(every file is replaced atomically, so earlier rows stay), forgets the row it could not write (the study
+still holds the trial, so a resumed run runs it again), records one line in `write_error`, and
+`RecorderStopper` ends the experiment; the driver reports the line.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import yaml
 from ray.tune import Callback
+from ray.tune.stopper import Stopper
 
 from lors_search.search.rundir import RunDir, TrialTable, cell_columns, cells_from_row, now, write_best
 from lors_search.search.searcher import FIDELITY_KEY
@@ -50,6 +56,7 @@ class RunRecorder(Callback):
         self._table: TrialTable | None = None
         self._metrics: Any = None
         self._best: float | None = None
+        self.write_error: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -148,21 +155,35 @@ class RunRecorder(Callback):
         return self.add_row(row)
 
     def add_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        if self.write_error is not None:
+            return row  # the experiment is stopping: nothing more is recorded
         table = self.table
         before = table.best(self.mode)
-        added = table.add(row)
+        try:
+            added = table.add(row)
+        except OSError as exc:
+            table.rows.pop(int(row["trial"]), None)  # not on disk: a resumed run runs it again
+            self._failed(table.path, exc)
+            return row
         improved = False
         if added and row["state"] == "COMPLETE":
             best = table.best(self.mode)  # ties go to the lower trial number, in best.* as in the progress lines
             if best is not None and (before is None or best["trial"] != before["trial"]):
                 self._best = best["objective"]
-                write_best(RunDir(Path(self.run_root)), best, self.objective_names)
+                try:
+                    write_best(RunDir(Path(self.run_root)), best, self.objective_names)
+                except OSError as exc:
+                    self._failed(RunDir(Path(self.run_root)).best_yaml, exc)
                 improved = True
         if added:
             self._observe(row, improved)
             if self.echo:
                 print(self.progress_line(row, improved), file=sys.stdout, flush=True)
         return row
+
+    def _failed(self, path: Path, exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        self.write_error = f"cannot write {path}: {reason}; the trials recorded before are kept, resume once it is writable"
 
     def _observe(self, row: Mapping[str, Any], improved: bool) -> None:
         try:
@@ -198,6 +219,19 @@ class RunRecorder(Callback):
 
 def make_recorder(run_dir: RunDir, space: Any, max_level: float, echo: bool = True) -> RunRecorder:
     return RunRecorder(str(run_dir.root.resolve()), space, max_level, echo)
+
+
+class RecorderStopper(Stopper):
+    """Ends the experiment once the recorder could not write the run directory (Tune asks after each step)."""
+
+    def __init__(self, recorder: RunRecorder) -> None:
+        self.recorder = recorder
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.recorder.write_error is not None
 
 
 

@@ -1,6 +1,7 @@
 """The run directory `runs/<name>/` (docs/search.md): space.yaml, run.json, study.db (Optuna), trials.parquet
-(one row per finished trial, rewritten atomically), best.yaml / best.json (the best full-fidelity trial), and
-tune/ (Ray Tune's experiment). Every file is replaced atomically, so a killed driver leaves each either old
+(one row per finished trial, rewritten atomically), best.yaml / best.json (the best full-fidelity trial),
+tune/ (one Ray Tune experiment per driver session, never read back) and, while a driver that started its own
+local Ray runs, ray-processes.json. Every file is replaced atomically, so a killed driver leaves each either old
 or new, never half-written."""
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class RunDir:
     @property
     def tune_dir(self) -> Path:
         return self.root / "tune"
+
+    @property
+    def processes_json(self) -> Path:
+        """The local Ray processes of the driver running now (lors_search.runtime.reaper); absent when none."""
+        return self.root / "ray-processes.json"
 
     @property
     def storage_url(self) -> str:
