@@ -7,7 +7,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from lors_search.errors import UserError
@@ -64,3 +64,87 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def file_mode() -> int:
+    """The mode a plain `open(path, "w")` would give a new file under the current umask (0644 under 022).
+
+    mkstemp, and some writers (safetensors' `save_file`), create files 0600; results handed to the user are
+    ordinary files that the umask, not the writer, decides about."""
+    return 0o666 & ~_umask()
+
+
+def make_user_readable(*paths: str | os.PathLike[str]) -> None:
+    """chmod each existing file in `paths` to `file_mode()`, each directory to the umask's directory mode."""
+    for path in paths:
+        item = Path(path)
+        if item.is_dir():
+            os.chmod(item, 0o777 & ~_umask())
+        elif item.is_file():
+            os.chmod(item, file_mode())
+
+
+def _existing(path: str | os.PathLike[str]) -> Path | None:
+    """`path` resolved (symlinks followed) when it exists on this machine; None for hub ids and the like."""
+    candidate = Path(path).expanduser()
+    try:
+        return candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+
+
+def check_output_location(
+    out: str | os.PathLike[str],
+    inputs: Iterable[tuple[str, str | os.PathLike[str] | None]],
+    *,
+    flag: str = "--out",
+) -> None:
+    """Refuse an output that is, contains or lies inside one of the command's inputs, `--force` or not.
+
+    `inputs` are (label, path) pairs, e.g. ("expert de", "experts/de"); paths that do not exist locally
+    (Hub ids, None) have nothing to destroy and are skipped. Replacing an output directory deletes it, and
+    writing inside an input changes what the next run reads, so either is refused before any work starts.
+    """
+    target = Path(out).expanduser().resolve()
+    for label, source in inputs:
+        if source is None:
+            continue
+        path = _existing(source)
+        if path is None:
+            continue
+        if target == path or (target.exists() and os.path.samefile(target, path)):
+            problem = "is"
+        elif path.is_relative_to(target):
+            problem = "contains"
+        elif target.is_relative_to(path):
+            problem = "lies inside"
+        else:
+            continue
+        raise UserError(f"{flag} {target} {problem} the {label} {path}; write the output somewhere else")
+
+
+def check_writable(out: str | os.PathLike[str], *, flag: str = "--out") -> None:
+    """Refuse, before any work, an output location that cannot be created: its nearest existing ancestor is
+    not a directory or not writable (read-only filesystem, permissions, /sys). Probes with a temporary file
+    that is removed again, since `os.access` says yes to root even where writing fails."""
+    target = Path(out).expanduser().absolute()
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write {flag} {target}: {parent} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".lors-write-check-", dir=parent)
+    except OSError as exc:
+        raise UserError(f"cannot write {flag} {target}: {parent} is not writable ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_run_name(name: str, *, flag: str = "--name") -> None:
+    """A run name is one path component: no separator, not `.` or `..`, so `runs/<name>` stays in runs/."""
+    separators = {os.sep, "/", *((os.altsep,) if os.altsep else ())}
+    if not name or name in (".", "..") or any(sep in name for sep in separators) or "\0" in name:
+        raise UserError(
+            f"{flag} {name!r} is not a plain run name: use letters, digits, '-', '_' or '.', without path separators or '..'"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,6 +51,7 @@ _TOP_PARTS: dict[str, str] = {
 }
 _BLOCK_RE = re.compile(r"(?P<stack>encoder|decoder)\.blocks\.(?P<layer>\d+)\.(?P<part>.+)\.(?P<param>weight|bias)")
 _HF_BLOCK_RE = re.compile(r"model\.(?P<stack>encoder|decoder)\.layers\.(?P<layer>\d+)\.(?P<part>.+)\.(?P<param>weight|bias)")
+_UNSUPPORTED = re.compile(r"unsupported (?:GLOBAL [\w.]+|operand \d+)", re.IGNORECASE)
 _DIMS = ("n_mels", "n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
          "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer")
 
@@ -113,13 +115,31 @@ def config_from_dims(dims: Mapping[str, Any], ffn_dim: int | None = None) -> Whi
     )
 
 
+def _load_failure(exc: BaseException) -> str:
+    """Why torch.load refused a file, in one line, without torch's advice to retry with weights_only=False:
+    that would run whatever code the file's pickle holds, which lors-search never does."""
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
+        found = _UNSUPPORTED.search(text)
+        what = f" ({found.group(0).lower()})" if found else ""
+        return (
+            f"the safe unpickler refused it{what}: it is not a file of plain tensors, numbers and containers "
+            "(lors-search never unpickles other objects); re-save the weights as plain tensors, or as a "
+            "Hugging Face safetensors directory"
+        )
+    lines = text.strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def load_openai_checkpoint(path: Path) -> Checkpoint:
     """Read an openai-whisper `.pt` file safely (`weights_only=True`) and map it to HF names."""
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns (several lines on stderr) about pickle protocols of files it is about to refuse anyway.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path} is not a readable openai-whisper checkpoint: {reason}") from None
+        raise UserError(f"{path} is not a readable openai-whisper checkpoint: {_load_failure(exc)}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("dims"), dict) or not isinstance(
         raw.get("model_state_dict"), dict
     ):

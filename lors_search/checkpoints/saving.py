@@ -20,7 +20,7 @@ from transformers import GenerationConfig
 
 from lors_search.checkpoints.checkpoint import Checkpoint
 from lors_search.checkpoints.model_card import CardInfo, render_model_card
-from lors_search.fsutil import atomic_output_dir
+from lors_search.fsutil import atomic_output_dir, make_user_readable
 from lors_search.merging.tensor_names import TIED_ALIASES
 
 MERGE_CONFIG_FILE = "merge_config.yaml"
@@ -65,6 +65,8 @@ def save_merged(
     dtypes = {tensor.dtype for tensor in tensors.values() if tensor.is_floating_point()}
     with atomic_output_dir(out_dir, force=force) as tmp:
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        # safetensors creates the file 0600 whatever the umask; a saved model is an ordinary result.
+        make_user_readable(tmp / "model.safetensors")
         config = base.config.__class__.from_dict(base.config.to_dict())
         if len(dtypes) == 1:
             config.dtype = next(iter(dtypes))

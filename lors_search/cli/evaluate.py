@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from lors_search.errors import UserError
 
@@ -53,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     from transformers.utils import logging as hf_logging
 
+    from lors_search.checkpoints.headers import check_headers
+    from lors_search.evaluation.data_schema import check_eval_data
     from lors_search.evaluation.decoding import window_seconds
     from lors_search.evaluation.evalset import load_eval_set
     from lors_search.evaluation.evaluator import Evaluator
@@ -60,8 +63,14 @@ def run(args: argparse.Namespace) -> int:
 
     hf_logging.disable_progress_bar()  # a weight-loading bar would precede every message on stderr
     device = resolve_device(args.device)
-    # Check both inputs before reading weights, so bad input fails fast with one line.
+    # Cheap checks of both inputs first (config, safetensors header, the split's schema and sampling rate),
+    # then the weights (refused when not finite), and only then the features: nothing is computed or cached
+    # for an input that will be refused.
     config = check_model_dir(args.model)
+    check_headers((f"--model {args.model}", args.model), [])
+    check_eval_data(args.data, args.split)
+    model, tokenizer = load_model_dir(args.model, device)
+    _check_finite(model, args.model)
     # The test split is an explicit user choice here; only the search's API refuses it.
     eval_set = load_eval_set(
         args.data,
@@ -71,7 +80,6 @@ def run(args: argparse.Namespace) -> int:
         tasks=tasks,
         allow_test=True,
     )
-    model, tokenizer = load_model_dir(args.model, device)
     evaluator = Evaluator(
         model, tokenizer, eval_set, batch_size=batch_size, device=device, max_new_tokens=max_new_tokens
     )
@@ -86,6 +94,15 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _check_finite(model: Any, model_dir: str) -> None:
+    """Refuse NaN or infinite weights, as merge does: they decode to garbage that would be scored as if real."""
+    import torch
+
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise UserError(f"--model {model_dir}: tensor {name!r} holds NaN or infinite values")
 
 
 def _positive(value: str | None, flag: str) -> int | None:

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+from lors_search.cli.guards import Inputs, space_inputs
+from lors_search.fsutil import check_output_location, check_writable
+
+if TYPE_CHECKING:
+    from lors_search.export import SearchRun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
+def run_inputs(search_run: SearchRun) -> Inputs:
+    """The checkpoints, data and compare models a run's space names (what export and report read)."""
+    return space_inputs(search_run.space())
+
+
 def run(args: argparse.Namespace) -> int:
     from lors_search.evaluation.model_dir import resolve_device
     from lors_search.export import SearchRun, export_trial
@@ -47,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"lors-search export: {message}", flush=True)
 
     search_run = SearchRun(args.run_dir)
+    # The run directory (its Tune experiment, study, trials) and the checkpoints and data it names are inputs:
+    # --force replaces the output, so an output overlapping any of them would destroy it.
+    check_output_location(args.out, [("run directory", search_run.root)])
+    check_output_location(args.out, run_inputs(search_run))
+    check_writable(args.out)
     result = export_trial(
         search_run,
         args.out,

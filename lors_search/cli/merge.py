@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import torch
 
 from lors_search.errors import UserError
+from lors_search.fsutil import check_output_location, check_writable
 from lors_search.merging.registry import method_names
 
 if TYPE_CHECKING:
@@ -82,6 +82,15 @@ def _config(args: argparse.Namespace) -> MergeConfig:
     return with_local_paths(config, Path.cwd())
 
 
+def _inputs(args: argparse.Namespace, config: MergeConfig) -> list[tuple[str, str | None]]:
+    """What the merge reads: the merge YAML, the base, every expert."""
+    return [
+        ("merge config", args.config),
+        ("base", config.base),
+        *((f"expert {expert.name}", expert.path) for expert in config.experts),
+    ]
+
+
 def _device(name: str) -> torch.device:
     try:
         device = torch.device(name)
@@ -105,8 +114,11 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     device = _device(args.device)
     out = Path(args.out)
+    # Before any loading: --force replaces the output, so an output that overlaps an input would destroy it.
+    check_output_location(out, _inputs(args, config))
     if out.exists() and not args.force:
         raise UserError(f"output directory {out.resolve()} already exists (use --force to replace it)")
+    check_writable(out)  # now, not after the whole merge
     started = time.perf_counter()
 
     _progress(f"loading base {config.base}")

@@ -119,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     from lors_search.search.driver import check_run_dir, resumed_budget, run_search
 
     name = args.name or space.name
+    from lors_search.cli.guards import check_search_output
+
+    check_search_output(args.runs_dir, name, space, resume=args.resume)  # name, inputs, writable; before Ray
     run_dir = check_run_dir(args.runs_dir, name, args.resume or args.cleanup)
     if args.cleanup:
         _reap(run_dir)

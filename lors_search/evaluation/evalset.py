@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lors_search.errors import UserError
+from lors_search.evaluation.data_schema import check_eval_data
 from lors_search.evaluation.fidelity import fidelity_order, fidelity_ranks
 from lors_search.evaluation.metrics import TASKS, TRANSCRIBE
 
@@ -134,6 +135,9 @@ def load_eval_set(
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     tasks = _checked_tasks(tasks)
+    # Empty splits, struct-typed audio and another sampling rate fail here with one line, not deep in
+    # datasets or the feature extractor (or silently, scored at the wrong rate).
+    check_eval_data(data_dir, split)
     table = _read_split(Path(data_dir), split)
     clip_languages = table["language"]
     present = sorted(set(clip_languages))

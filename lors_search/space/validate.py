@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from lors_search.errors import UserError
+from lors_search.evaluation.preflight import check_search_inputs
 from lors_search.space.data_check import DataProblem, language_counts, split_names
 from lors_search.space.groups import matching_groups
 from lors_search.space.parameters import PointError
@@ -29,6 +30,10 @@ def check_space(space: SearchSpace, *, check_paths: bool = True) -> SearchSpace:
     if check_paths:
         _check_experts(space, shape)
         _check_data(space)
+        try:  # safetensors headers and the data's audio schema, before any actor starts
+            check_search_inputs(space)
+        except UserError as exc:
+            raise SpaceProblem(str(exc)) from None
         for label, path in space.compare.items():
             if not Path(path).exists():
                 raise SpaceProblem(f"compare.{label}: no such directory {path}")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lors_search.errors import UserError
-from lors_search.fsutil import atomic_write_text
+from lors_search.fsutil import atomic_write_text, make_user_readable
 from lors_search.whisper.model import MEL_BINS, SAMPLING_RATE
 
 FEATURES_DIR = "features"
@@ -142,6 +142,7 @@ def _compute(
             out[start : start + len(clips)] = _extract(extractor, clips, window_seconds)
         out.flush()
         del out
+        make_user_readable(tmp)  # mkstemp made it 0600; the cache sits beside data other users may read
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
