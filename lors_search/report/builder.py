@@ -66,6 +66,31 @@ def _space_or_none(run: SearchRun) -> Any:
         return None
 
 
+def data_split(space: Any) -> str:
+    return str(getattr(getattr(space, "data", None), "split", "dev"))
+
+
+def _headline_section(columns: list[Any], dev_split: str, asr_error: str, test: bool, say: Progress) -> str:
+    """NP and GR of the best merge with bootstrap intervals and its gaps to the recipes, on test when the report
+    has it (the final check), and on the dev data the search selected on."""
+    from lors_search.report.headline import headline_html, split_bootstrap
+
+    parts = []
+    for split in (("test", dev_split) if test else (dev_split,)):
+        say(f"bootstrapping NP and GR on {split}")
+        result = split_bootstrap(columns, split, asr_error)
+        if result is None:
+            continue
+        title = "test split (final check, never used for selection)" if split == "test" else f"{split} (selection data)"
+        parts.append(f"<h3>{escape(title)}</h3>" + headline_html(result, columns, split, asr_error, table_prefix=f"headline-{split}"))
+    if not parts:
+        return ""
+    return (
+        '<section id="headline"><h2>How much of the experts\' quality did the merge keep?</h2>'
+        + "\n".join(parts) + "</section>"
+    )
+
+
 def build_report(
     run: SearchRun,
     out: str | os.PathLike[str] | None = None,
@@ -169,6 +194,9 @@ def build_report(
 
             columns = compare_models(run, best, test=test, device=device, progress=say, bar=bar)
             asr_metric = getattr(getattr(space, "objective", None), "asr_error", "wer")
+            headline = _headline_section(columns, data_split(space), asr_metric, test, say)
+            if headline:
+                sections.insert(2, headline)  # right after the title and the summary
             n = best.n_per_language
             subset = "all clips" if n is None else f"the first {n} clips per language (the search's full fidelity)"
             sections.append(
@@ -193,7 +221,7 @@ def build_report(
                     + "</section>"
                 )
             (tmp / "comparison.json").write_text(
-                json.dumps([column.__dict__ for column in columns], indent=2, default=str) + "\n", encoding="utf-8"
+                json.dumps([column.to_dict() for column in columns], indent=2, default=str) + "\n", encoding="utf-8"
             )
         elif best is None:
             sections.append('<section id="dev"><h2>Dev comparison</h2><p>No complete full-fidelity trial yet.</p></section>')

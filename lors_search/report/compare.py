@@ -3,8 +3,10 @@ arithmetic (lambda = 1/N), LoRS-Merging with the paper's defaults (arXiv 2502.17
 side, density 0.2, lambda = 1/N) and the space's `compare` models (e.g. the multi-task model), per language and
 task, on dev (the search's subset) and, only when asked, on test: a final check that never fed selection.
 
-Dev numbers the search already measured are reused (the best trial's cells, the base and expert references in
-run.json); everything else is merged in memory into one resident model and evaluated.
+The best's dev cells are the search's own measurement. Every model's per-clip rows (which the headline's
+bootstrap needs) come from the score cache kept with the dataset (`evaluation/score_cache.py`) when weights
+with the same content hash were scored before (the base, the experts, the multi-task model and the fixed
+recipe merges of an earlier report); the rest is merged in memory into one resident model and evaluated.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import torch
 from lors_search.errors import UserError
 from lors_search.export.build import MergeBuilder, combined_max_ranks
 from lors_search.export.exporter import DevData
+from lors_search.evaluation.evaluator import Hypothesis
+from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, cached_rows, state_hash
 from lors_search.export.run import SearchRun, TrialRecord
 from lors_search.merging import MergeParams, ParamValues
 
@@ -27,14 +31,20 @@ Progress = Callable[[str], None]
 
 @dataclass
 class ModelScores:
-    """One column of the comparison: `dev` / `test` cells ("<lang>/<task>" -> metrics); `languages` limits
-    the languages it speaks for (an expert: its own)."""
+    """One column of the comparison: `dev` / `test` cells ("<lang>/<task>" -> metrics) and the per-clip rows
+    they were computed from (for the bootstrap; the best's dev cells are the search's own measurement)."""
 
     label: str
     kind: str  # best | base | expert | task_arithmetic | paper_lors | compare
     dev: Cells = field(default_factory=dict)
     test: Cells | None = None
     note: str = ""
+    dev_rows: tuple[Hypothesis, ...] = ()
+    test_rows: tuple[Hypothesis, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form written beside the report (cells, not rows)."""
+        return {"label": self.label, "kind": self.kind, "dev": self.dev, "test": self.test, "note": self.note}
 
 
 def _task_arithmetic() -> MergeParams:
@@ -49,20 +59,32 @@ def _restrict(cells: Mapping[str, Any], languages: Sequence[str]) -> Cells:
     return {cell: dict(metrics) for cell, metrics in cells.items() if cell.partition("/")[0] in languages}
 
 
-class _Scorer:
-    """A resident model with dev (and test) evaluators, reset after each change of weights."""
+def _cells(rows: Sequence[Hypothesis]) -> Cells:
+    from lors_search.evaluation.metrics import score_cells
 
-    def __init__(self, base_dir: str, data: DevData, n_dev: int | None, device: torch.device, bar: bool = False) -> None:
+    return score_cells([r.language for r in rows], [r.task for r in rows], [r.reference for r in rows],
+                       [r.hypothesis for r in rows])
+
+
+class _Scorer:
+    """A resident model with dev (and test) evaluators, reset after each change of weights. Rows of weights
+    seen before (same content hash) come from the score cache kept with the dataset."""
+
+    def __init__(
+        self, base_dir: str, data: DevData, n_dev: int | None, device: torch.device, bar: bool = False,
+        cache: ScoreCache | None = None,
+    ) -> None:
         from lors_search.evaluation.decoding import window_seconds
         from lors_search.evaluation.evalset import load_eval_set
         from lors_search.evaluation.evaluator import Evaluator
         from lors_search.evaluation.model_dir import load_model_dir
 
-        self.data, self.n_dev, self.device, self.bar = data, n_dev, device, bar
+        self.data, self.n_dev, self.device, self.bar, self.cache = data, n_dev, device, bar, cache
         self.model, self.tokenizer = load_model_dir(base_dir, device)
         self.window = window_seconds(self.model.config)
         self.target = self.model.state_dict()
-        self._sets: dict[tuple[str, tuple[str, ...] | None], Any] = {}
+        self.settings = EvalSettings(self.window, tuple(data.tasks), device.type)
+        self._key: str | None = None
         self._evaluators: dict[tuple[str, tuple[str, ...] | None], Any] = {}
         self._load_eval_set, self._evaluator_class = load_eval_set, Evaluator
 
@@ -83,20 +105,37 @@ class _Scorer:
         return self._evaluators[key]
 
     def changed(self) -> None:
+        self._key = None
         for evaluator in self._evaluators.values():
             evaluator.reset()
 
-    def score(self, split: str, languages: tuple[str, ...] | None = None) -> Cells:
+    def rows(self, split: str, languages: tuple[str, ...] | None = None) -> tuple[Hypothesis, ...]:
         n = self.n_dev if split == self.data.split else None
-        return {cell: dict(m) for cell, m in self._evaluator(split, languages).evaluate(n, progress=self.bar).cells.items()}
+        if self._key is None:
+            self._key = state_hash(self.target)
+        wanted = languages or self.data.languages or self._evaluator(split, None).eval_set.languages
+
+        def decode(missing: tuple[str, ...]) -> tuple[Sequence[Hypothesis], dict[str, int]]:
+            evaluator = self._evaluator(split, missing)
+            es = evaluator.eval_set
+            ranks = {es.clip_ids[i]: int(es.ranks[i]) for i in range(es.n_clips)}
+            return evaluator.evaluate(n, progress=self.bar).hypotheses, ranks
+
+        return cached_rows(self.cache, self._key, split, tuple(wanted), self.settings, n, decode)
+
+    def score(self, split: str, languages: tuple[str, ...] | None = None) -> tuple[Cells, tuple[Hypothesis, ...]]:
+        rows = self.rows(split, languages)
+        return _cells(rows), rows
 
 
 def _score_other_model(
-    path: str, data: DevData, n_dev: int | None, test: bool, device: torch.device, bar: bool
-) -> tuple[Cells, Cells | None]:
-    scorer = _Scorer(path, data, n_dev, device, bar)
-    dev = scorer.score(data.split)
-    return dev, (scorer.score("test") if test else None)
+    path: str, data: DevData, n_dev: int | None, test: bool, device: torch.device, bar: bool,
+    cache: ScoreCache | None,
+) -> ModelScores:
+    scorer = _Scorer(path, data, n_dev, device, bar, cache)
+    dev, dev_rows = scorer.score(data.split)
+    test_cells, test_rows = scorer.score("test") if test else (None, None)
+    return ModelScores("", "compare", dev=dev, test=test_cells, dev_rows=dev_rows, test_rows=test_rows)
 
 
 def compare_models(
@@ -107,32 +146,42 @@ def compare_models(
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
     bar: bool = False,
+    cache: bool = True,
 ) -> list[ModelScores]:
-    """The comparison columns, best merge first."""
+    """The comparison columns, best merge first. `cache`: reuse and keep rows in the dataset's score cache."""
     say = progress or (lambda message: None)
     device = torch.device(device)
     space = run.space()
     data = DevData.of_space(space)
     n_dev = best.n_per_language
     config = best.merge_config()
-    references = run.references
     columns: list[ModelScores] = []
+    store = ScoreCache(data.path) if cache else None
 
     builder = MergeBuilder.from_config(config, device=device, progress=say)
     plans = [builder.plan(params) for params in (config.merge_params(), _task_arithmetic(), _paper_lors())]
     builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)))
-    scorer = _Scorer(config.base, data, n_dev, device, bar)
+    scorer = _Scorer(config.base, data, n_dev, device, bar, store)
+    splits = (data.split, "test") if test else (data.split,)
 
     def merged(params: MergeParams) -> None:
         builder.merge_into(scorer.target, params)
         scorer.changed()
 
-    # The search's best: dev cells as the search measured them (export re-measures and verifies them).
-    column = ModelScores(f"best (trial {best.number})", "best", dev=dict(best.cells), note=config.method)
-    if test:
-        say(f"scoring the best merge (trial {best.number}) on test")
-        merged(config.merge_params())
-        column.test = scorer.score("test")
+    def scored(label: str, kind: str, note: str = "", languages: tuple[str, ...] | None = None) -> ModelScores:
+        before = (store.hits, store.misses) if store else (0, 0)
+        results = {split: scorer.score(split, languages) for split in splits}
+        cached = store is not None and store.misses == before[1]
+        say(f"{'cached ' if cached else 'scored '}{label} on {' and '.join(splits)}")
+        dev, dev_rows = results[data.split]
+        test_cells, test_rows = results["test"] if test else (None, None)
+        return ModelScores(label, kind, dev=dev, test=test_cells, note=note, dev_rows=dev_rows, test_rows=test_rows)
+
+    # The search's best: the dev cells shown are as the search measured them (export re-measures and verifies
+    # them); its rows feed the bootstrap.
+    merged(config.merge_params())
+    column = scored(f"best (trial {best.number})", "best", note=config.method)
+    column.dev = dict(best.cells)
     columns.append(column)
 
     n_experts = len(config.experts)
@@ -140,47 +189,42 @@ def compare_models(
         (f"task arithmetic (1/{n_experts})", "task_arithmetic", _task_arithmetic()),
         ("LoRS paper defaults", "paper_lors", _paper_lors()),
     ):
-        say(f"scoring {label}")
         merged(params)
-        columns.append(ModelScores(label, kind, dev=scorer.score(data.split), test=scorer.score("test") if test else None))
+        columns.append(scored(label, kind))
 
-    say("scoring the base")
     builder.restore_base(scorer.target)
     scorer.changed()
-    base_dev = references.get("base") or scorer.score(data.split)
-    columns.insert(1, ModelScores("base", "base", dev=dict(base_dev), test=scorer.score("test") if test else None))
+    columns.insert(1, scored("base", "base"))
     builder.merger = None
 
     from lors_search.checkpoints import load_checkpoint
 
-    expert_cells = references.get("experts") or {}
-    dev_experts: Cells = {}
-    test_experts: Cells = {}
+    experts = ModelScores("expert (own language)", "expert", test={} if test else None, test_rows=() if test else None)
     for expert in space.experts:
-        languages = (expert.language,)
-        dev = expert_cells.get(expert.name)
-        if dev is None or test:
-            say(f"scoring expert {expert.name}")
-            state = load_checkpoint(expert.path).state_dict
-            with torch.no_grad():
-                for name, tensor in state.items():
-                    if name in scorer.target:
-                        scorer.target[name].copy_(tensor)
-            scorer.changed()
-            if dev is None:
-                dev = scorer.score(data.split, languages)
-            if test:
-                test_experts.update(scorer.score("test", languages))
-        for cell, metrics in _restrict(dev, languages).items():
-            dev_experts.setdefault(cell, metrics)
-    columns.insert(2, ModelScores("expert (own language)", "expert", dev=dev_experts, test=test_experts if test else None))
+        state = load_checkpoint(expert.path).state_dict
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if name in scorer.target:
+                    scorer.target[name].copy_(tensor)
+        scorer.changed()
+        own = scored(f"expert {expert.name}", "expert", languages=(expert.language,))
+        experts.dev.update(_restrict(own.dev, (expert.language,)))
+        experts.dev_rows += own.dev_rows
+        if test:
+            assert experts.test is not None and experts.test_rows is not None and own.test is not None
+            experts.test.update(own.test)
+            experts.test_rows += own.test_rows or ()
+    columns.insert(2, experts)
     del scorer
 
     for name, path in space.compare.items():
-        say(f"scoring {name} ({path})")
+        misses = store.misses if store else 0
         try:
-            dev, test_cells = _score_other_model(path, data, n_dev, test, device, bar)
+            other = _score_other_model(path, data, n_dev, test, device, bar, store)
         except UserError as exc:
             raise UserError(f"compare model {name}: {exc}") from None
-        columns.append(ModelScores(name, "compare", dev=dev, test=test_cells, note=path))
+        other.label, other.note = name, path
+        cached = store is not None and store.misses == misses
+        say(f"{'cached' if cached else 'scored'} {name} ({path}) on {' and '.join(splits)}")
+        columns.append(other)
     return columns

@@ -96,8 +96,23 @@ def test_report_with_comparison_and_test_split(single_run: Path, tmp_path: Path,
     page = read_page(html)
     assert sorted(Path(src).name for src in page.images) == ["best_layers.png", "history.png"]
     assert "pareto" not in page.sections
-    for table_id in ("summary-table", "layers", "dev-asr", "dev-st", "test-asr", "test-st", "trials-table"):
+    for table_id in ("summary-table", "layers", "dev-asr", "dev-st", "test-asr", "test-st", "trials-table",
+                     "headline-test-best", "headline-test-models", "headline-dev-best", "headline-dev-models"):
         assert table_id in page.tables, table_id
+    assert page.sections.index("headline") < page.sections.index("dev")  # the answer comes first
+    headline = page.tables["headline-test-best"]
+    assert headline[0][3:5] == ["NP gap: best - task arithmetic (1/2)", "GR gap: best - task arithmetic (1/2)"]
+    assert [row[0] for row in headline[1:]] == ["speech recognition (ASR)", "translation into English (ST)",
+                                                "overall (mean of the tasks)"]
+    # Every model of the comparison got its rows into the score cache kept with the dataset; a second
+    # report decodes nothing and writes the same tables.
+    cache_dir = Path(SearchRun(single_run).space().data.path) / "scores"
+    assert len(list(cache_dir.rglob("*.json"))) >= 2 * 2 * 5  # 5 models x 2 languages x dev, test
+    again = tmp_path / "again.html"
+    assert main(["report", str(single_run), "--out", str(again), "--test", "--device", "cpu"]) == 0
+    second = capsys.readouterr().out
+    assert "lors-search report: scored" not in second and "lors-search report: cached base on dev and test" in second
+    assert read_page(again).tables["headline-test-best"] == headline
 
     run = SearchRun(single_run)
     best = run.best_trial()
