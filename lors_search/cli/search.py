@@ -72,13 +72,14 @@ def _connect(args: argparse.Namespace) -> Any:
     )
 
 
-def _reap(run_dir: Any) -> None:
-    """End what a killed driver of this run left running (its recorded local Ray processes)."""
+def _reap(run_dir: Any) -> list[int]:
+    """End what a killed driver of this run left running (its recorded local Ray processes); their PIDs."""
     from lors_search.runtime.reaper import reap
 
     pids = reap(run_dir.processes_json)
     if pids:
         _say(f"ended {len(pids)} process(es) a killed driver of this run left running: pids {' '.join(map(str, pids))}")
+    return pids
 
 
 def _fmt(metric: str, value: Any) -> str:
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     check_search_output(args.runs_dir, name, space, resume=args.resume)  # name, inputs, writable; before Ray
     run_dir = check_run_dir(args.runs_dir, name, args.resume or args.cleanup)
     if args.cleanup:
-        _reap(run_dir)
+        if not _reap(run_dir):
+            _say(f"nothing to clean up: no process of {run_dir.root} is left running")
         return 0
     if args.resume and run_dir.space_yaml.is_file():
         if run_dir.space_yaml.read_text(encoding="utf-8") != space.resolved_yaml():

@@ -72,7 +72,7 @@ def test_driver_sigkill_then_resume_loses_no_finished_trial(write_space, tmp_pat
     second = subprocess.run(command + ["--resume"], env=subprocess_env(), cwd=REPO, capture_output=True,
                             text=True, timeout=300)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "resuming the Tune experiment" in second.stdout
+    assert "resuming from study.db and trials.parquet" in second.stdout
 
     after = _rows(parquet)
     kept = after.set_index("trial").loc[before["trial"]]
