@@ -148,3 +148,17 @@ def check_run_name(name: str, *, flag: str = "--name") -> None:
         raise UserError(
             f"{flag} {name!r} is not a plain run name: use letters, digits, '-', '_' or '.', without path separators or '..'"
         )
+
+
+def create_private_file(path: str | os.PathLike[str], text: str) -> bool:
+    """Create `path` holding `text`, readable by its owner only (0600, whatever the umask), unless it exists;
+    True when created. For secrets (tokens): O_EXCL, so an existing file, or a racing writer's, is kept."""
+    target = Path(path).expanduser()
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return True

@@ -23,6 +23,7 @@ import os
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from lors_search.errors import UserError
@@ -138,6 +139,21 @@ def free_port(preferred: int | None = None, host: str = LOOPBACK) -> int:
     raise OSError("no free TCP port")  # pragma: no cover - binding port 0 does not fail
 
 
+def _private_token_file() -> None:
+    """Ray writes a new local cluster's token to ~/.ray/auth_token with a plain open(), so 0644 under the
+    usual umask: readable by every local user. Create it first, 0600, with a token made the way Ray makes one
+    (256 random bits); Ray then reads it. Only when Ray would use that file (token mode, no token given)."""
+    if os.environ.get(AUTH_MODE_ENV, "token").lower() != "token":
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return
+    import secrets
+
+    from lors_search.fsutil import create_private_file
+
+    create_private_file(Path.home() / ".ray" / "auth_token", secrets.token_hex(32))
+
+
 def connect(
     address: str | None,
     num_cpus: int | None,
@@ -201,6 +217,7 @@ def connect(
         if dashboard:
             kwargs.update(dashboard_host=LOOPBACK, dashboard_port=dashboard_port)
         restore_env = _single_machine()
+        _private_token_file()
         try:
             context = ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001
