@@ -306,11 +306,11 @@ def run_search(
             status = "finished" if sum(counts.values()) >= budget or out_of_time else "interrupted"
         finally:
             fit_seconds = time.perf_counter() - fit_started
-            close_study_storages()
             try:
                 run_dir.update_run(status=status)
             except OSError:
                 pass  # an unwritable run directory was reported already; run.json keeps "running"
+            close_study_storages()  # last: every connection closed folds study.db-wal back into study.db
         restarts = _worker_restarts(runtime)
     finally:
         runtime.shutdown()
