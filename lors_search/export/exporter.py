@@ -25,8 +25,10 @@ from lors_search.checkpoints import CardInfo, render_model_card, save_merged
 from lors_search.errors import UserError
 from lors_search.export.build import MergeBuilder, combined_max_ranks
 from lors_search.export.card import card_sections
+from lors_search.export.langid import langid_markdown, language_id_accuracy
 from lors_search.export.layers import layer_parameters
 from lors_search.export.run import SearchRun, TrialRecord
+from lors_search.export.usage import restrict_generation_config, usage_snippet
 from lors_search.export.verify import compare_cells
 from lors_search.fsutil import atomic_output_dir
 from lors_search.merging import get_method
@@ -180,6 +182,8 @@ def export_trial(
         staged = tmp / STAGE
         save_merged(staged, builder.base, merged, config, None)
         del merged
+        languages = _expert_languages(space, data)
+        restrict_generation_config(staged, languages)
         builder.merger = None  # free the prepared experts before decoding
         schedule = rung_schedule(run.fidelity, record.n_per_language)
         say(f"re-evaluating the saved checkpoint on {data.split} ({schedule[-1] or 'all'} clips per language)")
@@ -197,6 +201,8 @@ def export_trial(
         for item in staged.iterdir():
             os.replace(item, tmp / item.name)
         staged.rmdir()
+        say(f"measuring language identification on {data.split}")
+        language_id = _language_id(tmp, data, device)
 
         exported_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         evaluation = {
@@ -233,6 +239,7 @@ def export_trial(
             "trial_cells": record.cells,
             "search": search,
             "seconds": {"merge": merge_seconds, "eval": eval_seconds},
+            "language_id": language_id,
             "hypotheses": [
                 {"id": h.id, "language": h.language, "task": h.task, "reference": h.reference, "hypothesis": h.hypothesis}
                 for h in result.hypotheses
@@ -243,9 +250,16 @@ def export_trial(
             params=params,
             base=config.base,
             experts=[(expert.name, expert.path) for expert in config.experts],
-            sections=card_sections(
-                cells=cells, layers=layers, experts=builder.expert_names, search=search, evaluation=evaluation
-            ),
+            sections={
+                "Usage": _usage_section(target, languages),
+                **card_sections(
+                    cells=cells, layers=layers, experts=builder.expert_names, search=search, evaluation=evaluation
+                ),
+                "Language identification": (
+                    f"Without `language`, the pipeline first guesses the language (among {', '.join(languages)}). "
+                    f"Measured on every `{data.split}` clip of these languages:\n\n" + langid_markdown(language_id)
+                ),
+            },
         )
         (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
         _readable_dir(tmp)
@@ -257,6 +271,33 @@ def export_trial(
         merge_seconds=merge_seconds,
         eval_seconds=eval_seconds,
         seconds=time.perf_counter() - started,
+    )
+
+
+def _expert_languages(space: Any, data: DevData) -> list[str]:
+    languages = [getattr(expert, "language", None) for expert in space.experts]
+    known = [language for language in languages if language]
+    return sorted(set(known or (data.languages or ())))
+
+
+def _language_id(model_dir: Path, data: DevData, device: torch.device) -> dict[str, dict[str, Any]]:
+    from lors_search.evaluation.decoding import window_seconds
+    from lors_search.evaluation.evalset import load_eval_set
+    from lors_search.evaluation.model_dir import load_model_dir
+
+    model, _ = load_model_dir(model_dir, device)
+    eval_set = load_eval_set(data.path, data.split, window_seconds=window_seconds(model.config),
+                             languages=data.languages, tasks=data.tasks)
+    return language_id_accuracy(model, eval_set, batch_size=data.batch_size, device=device)
+
+
+def _usage_section(target: Path, languages: list[str]) -> str:
+    return (
+        "A merged model guessing the language of a clip can drift into another of its languages; pass the language "
+        "and the task (`transcribe`, or `translate` into English):\n\n```python\n"
+        + usage_snippet(target, languages)
+        + "\n```\n\nThe generation config lists the experts' languages (`lang_to_id`), `is_multilingual` and the "
+        "default task `transcribe`."
     )
 
 
