@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     # for an input that will be refused.
     config = check_model_dir(args.model)
     check_headers((f"--model {args.model}", args.model), [])
-    check_eval_data(args.data, args.split)
+    check_eval_data(args.data, args.split, require_audio=False)  # missing columns: load_eval_set names them
     model, tokenizer = load_model_dir(args.model, device)
     _check_finite(model, args.model)
     # The test split is an explicit user choice here; only the search's API refuses it.
