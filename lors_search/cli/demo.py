@@ -50,7 +50,26 @@ def _common(parser: argparse.ArgumentParser, default: object) -> None:
                         help="languages (default: ca de es fr it; quick: de es fr); any of ca de es fr it id nl pt ru sv")
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before the build (minutes): the run name is one path component, and neither the runs nor the exports
+    directory is or lies inside the demo directory, which `demo build --force` replaces whole."""
+    from pathlib import Path
+
+    from lors_search.demo.paths import default_demo_dir
+    from lors_search.errors import UserError
+    from lors_search.fsutil import check_run_name
+
+    if getattr(args, "name", None) is not None:
+        check_run_name(args.name)
+    demo = Path(getattr(args, "out", None) or default_demo_dir(bool(getattr(args, "quick", False)))).expanduser().resolve()
+    for flag, default in (("--runs-dir", "runs"), ("--exports-dir", "exports")):
+        folder = Path(getattr(args, flag[2:].replace("-", "_"), None) or default).expanduser().resolve()
+        if folder.is_relative_to(demo):
+            raise UserError(f"{flag} {folder} lies inside the demo directory {demo}, which a rebuild replaces; put it elsewhere")
+
+
 def run_main(args: argparse.Namespace) -> int:
+    _check_outputs(args)
     try:
         from lors_search.demo.main_job import run_main_job
     except ModuleNotFoundError as exc:

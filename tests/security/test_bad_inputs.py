@@ -108,6 +108,12 @@ CASES: dict[str, tuple[list[str], str]] = {
     "report unwritable": (["report", "{ws}/runs/run1", "--out", "/sys/lors-report.html"], "/sys is not writable"),
     "report not html": (["report", "{ws}/runs/run1", "--out", "{ws}/r.txt"], "--out must name an .html file"),
     "report missing run": (["report", "{ws}/runs/none"], "{ws}/runs/none does not exist"),
+    # ---- demo: refused before the build starts ----------------------------------------------------------------
+    "demo name escapes runs dir": (["demo", "--quick", "--out", "{ws}/demo", "--name", "../x"], "--name '../x'"),
+    "demo runs dir inside the demo": (
+        ["demo", "--quick", "--out", "{ws}/base", "--runs-dir", "{ws}/base/runs"],
+        "--runs-dir {ws}/base/runs lies inside the demo directory {ws}/base",
+    ),
 }
 # Run once more as a subprocess of the console script (one per command at least, the noisy ones first).
 SUBPROCESS = (
@@ -181,7 +187,7 @@ def ws(workspace: Workspace) -> Workspace:
 
 def test_catalogue_is_large_enough() -> None:
     commands = {argv[0] for argv, _ in CASES.values()}
-    assert len(CASES) >= 40 and commands == {"merge", "evaluate", "search", "export", "report"}
+    assert len(CASES) >= 40 and commands == {"merge", "evaluate", "search", "export", "report", "demo"}
 
 
 @pytest.mark.parametrize("case", list(CASES))
