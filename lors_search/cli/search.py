@@ -135,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
         resumed_budget(run_dir.read_run(), args.num_samples, space.budget.num_samples)  # refuses a smaller one
         _reap(run_dir)  # a killed driver's Ray processes, before this run starts its own
 
+    from lors_search.console import capture_foreign_output, hints_wanted, release_foreign_output  # issue 13 item 8
+
+    capture_foreign_output(run_dir.root, say=_say)
     connection = _connect(args)
     try:
         outcome = run_search(
@@ -149,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         connection.shutdown()  # stops Ray only when this command started it
+        release_foreign_output()  # Ray's and Optuna's loggers as they were (the log keeps what they said)
     counts = outcome.counts
     print()
     print(
@@ -165,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"run directory: {run_dir.root}")
     print(f"best merge config: {run_dir.best_yaml}")
     export = f"lors-search export {shlex.quote(str(run_dir.root))} --out {shlex.quote(str(Path('merged') / run_dir.root.name))}"
-    print(f"next: {export}")
+    if hints_wanted():
+        print(f"next: {export}")
     if outcome.status != "finished":
         print(f"interrupted; continue with: lors-search search {shlex.quote(args.space)} --name {name} --resume", file=sys.stderr)
         return 130
