@@ -219,13 +219,24 @@ def _run_jobs(jobs: list[tuple[str, Callable[..., Any], tuple]], workers: int, p
             results[name] = function(*args)
             _report(progress, name, results[name])
         return results
+    from concurrent.futures import as_completed
+
+    from tqdm import tqdm
+
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {name: pool.submit(function, *args) for name, function, args in jobs}
-        for name, future in futures.items():
+    # One aggregate bar (jobs done, elapsed, ETA) for the parallel jobs, whose own step bars are off; each
+    # result is printed when its job finishes, not in submission order.
+    bar = tqdm(total=len(jobs), desc=f"[demo] {len(jobs)} job(s), {workers} at a time", unit="job",
+               file=sys.stderr, disable=not progress, mininterval=1.0)
+    with bar, ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(function, *args): name for name, function, args in jobs}
+        for future in as_completed(futures):
+            name = futures[future]
             results[name] = future.result()
+            bar.clear()
             _report(progress, name, results[name])
-    return results
+            bar.update(1)
+    return {name: results[name] for name, _, _ in jobs}
 
 
 def _report(progress: bool, name: str, result: dict[str, Any]) -> None:
@@ -461,15 +472,16 @@ def score_table(scores: dict[str, Any]) -> str:
     langs = scores["languages"]
     models = scores["models"]
     rows = [("base", models["base"]), ("expert", scores["expert_cells"]), ("multitask", models["multitask"])]
-    header = f"{'model':<10}" + "".join(f" | {lang + ' WER/CER/BLEU':^20}" for lang in langs)
+    header = f"{'model':<10}" + "".join(f" | {lang + ' WER/CER/BLEU':^21}" for lang in langs)
     lines = [f"dev scores ({', '.join(langs)}; expert = each expert on its own language)", header, "-" * len(header)]
     for name, cells in rows:
         parts = []
         for lang in langs:
             asr = cells.get(f"{lang}/transcribe", {})
             st = cells.get(f"{lang}/translate", {})
-            parts.append(f"{asr.get('wer', float('nan')):6.3f} {asr.get('cer', float('nan')):5.3f} {st.get('bleu', float('nan')):5.1f}")
-        lines.append(f"{name:<10}" + "".join(f" | {p:^20}" for p in parts))
+            parts.append(f"{100 * asr.get('wer', float('nan')):5.1f}% {100 * asr.get('cer', float('nan')):5.1f}% "
+                         f"{st.get('bleu', float('nan')):5.1f}")
+        lines.append(f"{name:<10}" + "".join(f" | {p:^21}" for p in parts))
     lines.append("")
     for name in ("base", "multitask"):
         s = scores["summary"][name]["cer"]

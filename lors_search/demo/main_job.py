@@ -34,6 +34,15 @@ def space_for_languages(space_file: Path, languages: Sequence[str]) -> dict[str,
     return raw
 
 
+PHASES = {
+    "build": "build (or reuse) the benchmark",
+    "score": "score the unchanging models once (score cache)",
+    "search": "search the merge",
+    "export": "export the best merge",
+    "report": "write the report",
+}
+
+
 def _cli(argv: list[str]) -> int:
     from lors_search.cli import main
 
@@ -43,6 +52,10 @@ def _cli(argv: list[str]) -> int:
 def run_main_job(args: argparse.Namespace) -> int:
     from lors_search.cli.demo import run_build
     from lors_search.demo.paths import default_demo_dir
+    from lors_search.console import MAIN_JOB_ENV
+    from lors_search.demo.phases import demo_phases
+    from lors_search.demo.warm import warm_scores
+    from lors_search.export.usage import usage_snippet
     from lors_search.demo.recipe import DEFAULT_LANGUAGES, QUICK_LANGUAGES
     from lors_search.space import shipped_space
 
@@ -52,9 +65,15 @@ def run_main_job(args: argparse.Namespace) -> int:
     runs_dir = Path(getattr(args, "runs_dir", None) or "runs")
     exports_dir = Path(getattr(args, "exports_dir", None) or "exports")
 
-    print(f"lors-search demo: 1/4 build (or reuse) the benchmark in {out}", flush=True)
+    # The commands below are steps of this job: their "next: ..." hints would contradict what it does next.
+    os.environ[MAIN_JOB_ENV] = "1"
+    phases, plan = demo_phases(out, quick, PHASES)
+    print(plan, flush=True)
+    phases.begin("build", f"build (or reuse) the benchmark in {out}")
     build_args = argparse.Namespace(quick=quick, out=str(out), langs=list(languages), force=False)
     run_build(build_args)
+    phases.begin("score", "score the base, experts and multi-task model on dev and test (once per benchmark)")
+    warm_scores(out, languages)
 
     # The shipped spaces name their files through {demo}/{demo-quick}; point both at this build.
     os.environ["LORS_DEMO_DIR"] = str(out)
@@ -65,7 +84,7 @@ def run_main_job(args: argparse.Namespace) -> int:
         raw = space_for_languages(space_file, languages)
         raw["name"] = name
         space_path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        print(f"\nlors-search demo: 2/4 search {space_file.name} ({', '.join(languages)}) as run {name}", flush=True)
+        phases.begin("search", f"search {space_file.name} ({', '.join(languages)}) as run {name}")
         search_argv = ["search", str(space_path), "--name", name, "--runs-dir", str(runs_dir)]
         if getattr(args, "address", None):
             search_argv += ["--address", args.address]
@@ -75,18 +94,17 @@ def run_main_job(args: argparse.Namespace) -> int:
 
     run_dir = runs_dir / name
     export_dir = exports_dir / name
-    print(f"\nlors-search demo: 3/4 export the best merge to {export_dir}", flush=True)
+    phases.begin("export", f"export the best merge to {export_dir}")
     code = _cli(["export", str(run_dir), "--out", str(export_dir)])
     if code != 0:
         return code
-    print(f"\nlors-search demo: 4/4 report of {run_dir}, with the test-split final check", flush=True)
+    phases.begin("report", f"report of {run_dir}, with the test-split final check")
     # The demo is where a new user sees whether the search pays off, so its report includes the held-out test
     # split (scored after selection, never used by it).
     code = _cli(["report", str(run_dir), "--test"])
     if code != 0:
         return code
-    print(
-        f"\ndone: run {run_dir}, merged model {export_dir} "
-        f"(transformers.pipeline('automatic-speech-recognition', model='{export_dir}'))"
-    )
+    print("\n" + phases.table())
+    print(f"\ndone: run {run_dir}, report {run_dir / 'report.html'}, merged model {export_dir}")
+    print(usage_snippet(export_dir))
     return 0
