@@ -160,13 +160,22 @@ def build_report(
         # ---- per-layer heatmap of the best ----------------------------------------------------------------
         if best is not None:
             say(f"resolving the per-layer parameters of trial {best.number}")
+            from lors_search.report.layerwise import TOP_K, compare_layers, layerwise_plot, layerwise_table
+
             layers, experts, method = _layers_of(best, device)
-            written.append(plots.heatmap_plot(layers, tmp / "best_layers.png", title=f"trial {best.number} ({method})"))
+            layer_rows = compare_layers(run, best, TOP_K)
+            written.append(layerwise_plot(layer_rows, tmp / "best_layers.png", k=TOP_K,
+                                          title=f"trial {best.number} ({method}) vs the paper's defaults"))
             sections.append(
-                f'<section id="best"><h2>Best configuration (trial {best.number}, {escape(method)})</h2>'
+                f'<section id="best"><h2>Best configuration (trial {best.number}, {escape(method)}) layer by layer</h2>'
                 f'<img src="{escape(rel)}/best_layers.png" alt="per-layer parameters of trial {best.number}">'
-                '<p class="note">Resolved per tensor with the merge plan on the base\'s shapes, then averaged over each '
-                "module's matrices and experts (ranges in the table).</p>"
+                '<p class="note">Per layer group: the best trial (dot), the paper\'s defaults (cross: rank 1 % of the '
+                "smaller side, density 0.2, scale 1/N) and the range of the "
+                f"{TOP_K} best complete trials (bar), so the page shows where the search moved away from the defaults "
+                "and where the good trials agree. Values resolved per tensor with the merge plan on the base's "
+                "shapes, averaged over each module's matrices and experts.</p>"
+                + layerwise_table(layer_rows, TOP_K)
+                + "<h3>Every value of the best</h3>"
                 + layer_table(layers, experts)
                 + "</section>"
             )
