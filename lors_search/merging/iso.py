@@ -12,6 +12,8 @@ mean of the retained singular values. Tensors outside the eligible matrices: tas
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -70,7 +72,10 @@ def merge_iso_cts(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor
     out.addmm_(left * spectrum.mean(), right.T)
 
 
-_SCALE = SCALE.with_default(1.0, "alpha, the scale of the summed task vector before its spectrum is flattened")
+_SCALE = replace(
+    SCALE.with_default(1.0, "alpha, the scale of the summed task vector before its spectrum is flattened"),
+    search=SearchRange(0.25, 2.0, log=True),
+)
 _COST = "each expert's task vector (and SVD factors when pruning with a rank)"
 
 ISO_C = MergeMethod(

@@ -7,6 +7,8 @@ it is the whole task vector, so LoRS pruning composes with every recombination b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from typing import TYPE_CHECKING
 
 import torch
@@ -30,8 +32,12 @@ if TYPE_CHECKING:
 # Optional LoRS pruning of each task vector before the recombination; the defaults prune nothing.
 PRUNE_PARAMS = (
     RANK.with_default(None, "rank of the LoRS low-rank part each task vector is pruned to first (default: none)"),
-    RANK_RATIO.with_default(None, "the same rank as a fraction of each matrix's smaller side"),
-    DENSITY.with_default(1.0, "kept fraction of the LoRS residual when pruning first (default 1: no pruning)"),
+    # No default search range: a space searches the pruning only when it names these parameters.
+    replace(RANK_RATIO.with_default(None, "the same rank as a fraction of each matrix's smaller side"), search=None),
+    replace(
+        DENSITY.with_default(1.0, "kept fraction of the LoRS residual when pruning first (default 1: no pruning)"),
+        search=None,
+    ),
     DENSE_SCALE,
 )
 

@@ -11,13 +11,23 @@ dense tensors at the TIES scale instead (lambda 1 over N experts) pushed a merge
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from lors_search.merging.method import DENSITY, SCALE, ExpertMatrix, MergeMethod, MethodCost, TensorPlan
+from lors_search.merging.method import (
+    DENSITY,
+    SCALE,
+    ExpertMatrix,
+    MergeMethod,
+    MethodCost,
+    SearchRange,
+    TensorPlan,
+)
 from lors_search.merging.topk import topk_mask_
 
 if TYPE_CHECKING:
@@ -76,7 +86,7 @@ METHOD = MergeMethod(
     summary="trim each tau to its top-density entries, elect signs, disjoint mean (every tensor)",
     parameters=(
         DENSITY.with_default(0.2, "kept fraction of each task vector (paper: 0.2)"),
-        SCALE.with_default(1.0, "lambda of the merged vector (paper: 1)"),
+        replace(SCALE.with_default(1.0, "lambda of the merged vector (paper: 1)"), search=SearchRange(0.2, 2.0, log=True)),
     ),
     merge_matrix=merge_matrix,
     merge_dense=merge_matrix,

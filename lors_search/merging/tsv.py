@@ -11,6 +11,8 @@ matrices: task arithmetic at `dense_scale` (default 1 / N).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
@@ -67,7 +69,10 @@ TSV_M = MergeMethod(
     "arXiv 2412.00081",
     summary="each expert's top singular triplets, left and right vectors whitened together (polar), recombined",
     parameters=(
-        SCALE.with_default(1.0, "alpha, the weight of each expert's singular values (paper: 1)"),
+        replace(
+            SCALE.with_default(1.0, "alpha, the weight of each expert's singular values (paper: 1)"),
+            search=SearchRange(0.25, 2.0, log=True),
+        ),
         Param(
             "sv_fraction",
             float,

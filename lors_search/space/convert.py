@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lors_search.errors import UserError
 from lors_search.merging.params import MergeParams, Override, ParamValues, Selector
 from lors_search.merging.plan import resolve_rank
-from lors_search.space.parameters import PointError, group_range, validate_point
+from lors_search.space.parameters import ParamDef, PointError, group_range, split_method_point, validate_point
 from lors_search.space.paths import hub_id
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from lors_search.space.schema import SearchSpace
 
 
-def point_values(space: SearchSpace, flat: Mapping[str, Any]) -> dict[str, int | float]:
+def point_values(space: SearchSpace, flat: Mapping[str, Any]) -> dict[str, Any]:
     """Every parameter's value: the sampled ones from `flat` (checked, complete), the fixed ones from the space."""
     try:
         values: dict[str, int | float] = validate_point(space, flat, complete=True)
@@ -35,29 +35,37 @@ def merge_params(space: SearchSpace, flat: Mapping[str, Any]) -> MergeParams:
     """The MergeParams of a trial: global `scale`; per-expert scale overrides (scale_per: expert); then per
     group one override Selector(stack, layers=[first, last], module) setting its rank form, density and
     (scale_per: group) scale."""
+    if space.methods is not None:
+        try:
+            inner, unprefixed = split_method_point(space, flat)
+        except PointError as exc:
+            raise UserError(f"search space {space.name}: trial parameters: {exc}") from None
+        return merge_params(inner, unprefixed)
     values = point_values(space, flat)
     defs = space.param_defs()
+
+    def number(param: ParamDef) -> int | float:
+        return int(values[param.name]) if param.is_int else float(values[param.name])
+
     overrides: list[Override] = []
     for param in defs:
-        if param.expert is not None:
-            overrides.append(
-                Override(select=Selector(expert=(param.expert,)), set=ParamValues(scale=float(values[param.name])))
-            )
+        if param.expert is not None and param.group is None:
+            overrides.append(Override(select=Selector(expert=(param.expert,)), set=ParamValues(scale=number(param))))
     for group in space.group_list():
-        given: dict[str, int | float] = {}
-        for param in defs:
-            if param.group == group.id:
-                given[param.kind] = int(values[param.name]) if param.is_int else float(values[param.name])
-        if not given:
-            continue
+        given = {param.kind: number(param) for param in defs if param.group == group.id and param.expert is None}
         select = Selector(
             stack=group.stack,  # type: ignore[arg-type]
             layers=(group.first, group.last),
             module=None if group.shared else group.modules,  # type: ignore[arg-type]
         )
-        overrides.append(Override(select=select, set=ParamValues(**given)))
-    params = ParamValues(scale=float(values["scale"])) if "scale" in values else ParamValues()
-    return MergeParams(method=space.method, params=params, overrides=tuple(overrides))
+        if given:
+            overrides.append(Override(select=select, set=ParamValues(**given)))
+        for param in defs:
+            if param.group == group.id and param.expert is not None:
+                per_expert = select.model_copy(update={"expert": (param.expert,)})
+                overrides.append(Override(select=per_expert, set=ParamValues(scale=number(param))))
+    globals_ = {param.name: number(param) for param in defs if param.group is None and param.expert is None}
+    return MergeParams(method=space.method, params=ParamValues(**globals_), overrides=tuple(overrides))
 
 
 def checkpoint_source(path: str) -> str:
@@ -84,13 +92,27 @@ def merge_config(space: SearchSpace, flat: Mapping[str, Any]) -> MergeConfig:
 def max_ranks(space: SearchSpace) -> dict[str, int]:
     """Largest rank any trial of the space can ask for, per eligible matrix (HF tensor name); empty when the
     method takes no rank. Pass it as `prepare_expert(..., max_rank=space.max_ranks())`."""
-    kind = space.rank_param
     from lors_search.merging.registry import get_method
 
-    if kind is None or not get_method(space.method).uses_rank:
-        return {}
+    if space.methods is not None:
+        out: dict[str, int] = {}
+        for sub in space.method_spaces().values():
+            for name, rank in max_ranks(sub).items():
+                out[name] = max(out.get(name, 0), rank)
+        return out
+    method = get_method(space.method)
     shape = space.shape
-    out: dict[str, int] = {}
+    out = {}
+    if method.rank_rule is not None:
+        # A method's own rank rule (TSV-M: r / N scaled by sv_fraction) at the top of every searched range.
+        values = {**method.defaults, **{name: spec.bounds[1] for name, spec in space.params.items()}}
+        for group in space.group_list():
+            for name, dims in group.matrices(shape).items():
+                out[name] = method.rank_rule(values, dims, len(space.experts))
+        return out
+    kind = space.rank_param
+    if kind is None or not method.uses_rank:
+        return {}
     for group in space.group_list():
         _, high = group_range(space, group.id, kind).bounds
         for name, dims in group.matrices(shape).items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lors_search.space.groups import matching_groups
@@ -36,6 +36,7 @@ class ParamDef:
     value: float | None = None
     group: str | None = None
     expert: str | None = None
+    method: str | None = None  # with several methods: the method whose parameter this is (name prefixed)
 
     @property
     def fixed(self) -> bool:
@@ -56,9 +57,11 @@ class ParamDef:
         return f"[{self.low}, {self.high}{extra}]"
 
 
-def _def(name: str, kind: str, spec: ParamRange, group: str | None = None, expert: str | None = None) -> ParamDef:
+def _def(
+    name: str, kind: str, spec: ParamRange, group: str | None = None, expert: str | None = None, *, is_int: bool = False
+) -> ParamDef:
     low, high = spec.bounds
-    is_int = kind == "rank"
+    is_int = is_int or kind == "rank"
     cast = int if is_int else float
     return ParamDef(
         name=name,
@@ -77,7 +80,7 @@ def _def(name: str, kind: str, spec: ParamRange, group: str | None = None, exper
 def group_range(space: SearchSpace, group_id: str, kind: str) -> ParamRange:
     """The range of `kind` for one group: the space-wide range, replaced by each matching `group_ranges`
     entry in file order (the last match wins)."""
-    spec = getattr(space, kind)
+    spec = getattr(space, kind) if kind in ("rank", "rank_ratio", "density", "scale") else space.params[kind]
     groups = space.group_list()
     target = next(group for group in groups if group.id == group_id)
     for pattern, ranges in space.group_ranges.items():
@@ -88,30 +91,53 @@ def group_range(space: SearchSpace, group_id: str, kind: str) -> ParamRange:
 
 
 def build_param_defs(space: SearchSpace) -> tuple[ParamDef, ...]:
-    """Every parameter of `space`: per group (rank form, density, per-group scale), then the scales."""
+    """Every parameter of `space`: per group (rank form, density, per-group and per-group-per-expert scales),
+    then the scales, then the method's other declared parameters (one value each). With several methods:
+    each method's parameters, named `<method>/<name>`."""
+    if space.methods is not None:
+        return tuple(
+            replace(param, name=f"{name}/{param.name}", method=name)
+            for name, sub in space.method_spaces().items()
+            for param in sub.param_defs()
+        )
     from lors_search.merging.registry import get_method
 
     method = get_method(space.method)
     rank_kind = space.rank_param if method.uses_rank else None
+    scale = space.scale
+    assert scale is not None  # filled from the method's declaration at validation
     defs: list[ParamDef] = []
     for group in space.group_list():
-        kinds = [kind for kind in (rank_kind, "density" if method.uses_density else None) if kind is not None]
+        density = "density" if method.uses_density and space.density is not None else None
+        kinds = [kind for kind in (rank_kind, density) if kind is not None]
         if space.scale_per == "group":
             kinds.append("scale")
         for kind in kinds:
             defs.append(_def(f"{group.id}.{kind}", kind, group_range(space, group.id, kind), group=group.id))
+        if space.scale_per == "group_expert":
+            # The AdaMerging lever: one weight per (layer group, expert).
+            spec = group_range(space, group.id, "scale")
+            defs.extend(
+                _def(f"{group.id}.scale.{expert.name}", "scale", spec, group=group.id, expert=expert.name)
+                for expert in space.experts
+            )
     if space.scale_per == "expert":
-        defs.extend(_def(f"scale.{expert.name}", "scale", space.scale, expert=expert.name) for expert in space.experts)
+        defs.extend(_def(f"scale.{expert.name}", "scale", scale, expert=expert.name) for expert in space.experts)
     else:
         # With per-group scales, `scale` weighs the tensors outside every layer (embeddings, convs, final norms).
-        defs.append(_def("scale", "scale", space.scale))
+        defs.append(_def("scale", "scale", scale))
+    for name, spec in space.params.items():
+        defs.append(_def(name, name, spec, is_int=method.param(name).type is int))
     return tuple(defs)
 
 
 def validate_point(space: SearchSpace, flat: Mapping[str, Any], *, complete: bool = True) -> dict[str, int | float]:
     """`flat` checked against the space's sampled parameters: known names, values inside the ranges (on the
     step grid), integers for ranks; with `complete`, every sampled parameter present. Returns the values as
-    plain int/float. PointError names the first problem."""
+    plain int/float. PointError names the first problem. With several methods, `flat` also holds `method`
+    and only that method's parameters."""
+    if space.methods is not None:
+        return _validate_method_point(space, flat, complete=complete)
     defs = {param.name: param for param in space.param_defs()}
     sampled = [name for name, param in defs.items() if not param.fixed]
     out: dict[str, int | float] = {}
@@ -132,6 +158,31 @@ def validate_point(space: SearchSpace, flat: Mapping[str, Any], *, complete: boo
         if missing:
             raise PointError(f"parameter {missing[0]!r} is missing ({len(missing)} of {len(sampled)} missing)")
     return out
+
+
+def _validate_method_point(space: SearchSpace, flat: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
+    method = flat.get("method")
+    spaces = space.method_spaces()
+    if method not in spaces:
+        raise PointError(f"method = {method!r} is not one of the space's methods ({', '.join(spaces)})")
+    prefix = f"{method}/"
+    strays = [name for name in flat if name != "method" and not str(name).startswith(prefix)]
+    if strays:
+        raise PointError(f"parameter {strays[0]!r} does not belong to method {method!r}")
+    inner = validate_point(
+        spaces[method], {name[len(prefix):]: value for name, value in flat.items() if name != "method"}, complete=complete
+    )
+    return {"method": method, **{prefix + name: value for name, value in inner.items()}}
+
+
+def split_method_point(space: SearchSpace, flat: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any]]:
+    """(the method's own space, its unprefixed parameters) of a point of a several-method space."""
+    method = flat.get("method")
+    spaces = space.method_spaces()
+    if method not in spaces:
+        raise PointError(f"method = {method!r} is not one of the space's methods ({', '.join(spaces)})")
+    prefix = f"{method}/"
+    return spaces[method], {name[len(prefix):]: value for name, value in flat.items() if name.startswith(prefix)}
 
 
 def _number(name: str, raw: Any, is_int: bool) -> int | float:

@@ -40,3 +40,30 @@ class SpaceSampler:
 
     def __repr__(self) -> str:
         return f"SpaceSampler({len(self.params)} parameters)"
+
+
+class MethodSampler:
+    """The define-by-run space over several methods: `method` is a categorical parameter and only the chosen
+    method's parameters (named `<method>/<name>`) are suggested, so TPE models each method's parameters
+    conditionally on it. Plain data only, so it pickles like `SpaceSampler`."""
+
+    def __init__(self, samplers: dict[str, SpaceSampler]) -> None:
+        self.samplers = dict(samplers)
+
+    @property
+    def names(self) -> list[str]:
+        return ["method", *(name for sampler in self.samplers.values() for name in sampler.names)]
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        method = trial.suggest_categorical("method", list(self.samplers))
+        self.samplers[str(method)](trial)
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MethodSampler) and self.samplers == other.samplers
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.samplers.items()))
+
+    def __repr__(self) -> str:
+        return f"MethodSampler({', '.join(self.samplers)})"

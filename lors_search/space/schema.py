@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from lors_search.merging.params import MergeParams
     from lors_search.space.groups import Group
     from lors_search.space.parameters import ParamDef
-    from lors_search.space.sampler import SpaceSampler
+    from lors_search.space.sampler import MethodSampler, SpaceSampler
     from lors_search.space.shape import BaseShape
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid")
@@ -221,6 +221,18 @@ class GroupRanges(BaseModel):
     scale: ParamRange | None = None
 
 
+class Selection(BaseModel):
+    """Honest selection: the last `clips_per_language` dev clips of each language (in the stratified fidelity
+    order, so by language, form and voice) are held out of the search; after it, the best `candidates`
+    trials by search score (plus task arithmetic 1/N and paper-default LoRS as references) are re-scored on
+    them and the winner is chosen there, so the search's own optimism does not pick it."""
+
+    model_config = _CONFIG
+
+    clips_per_language: int = Field(40, ge=1)
+    candidates: int = Field(8, ge=1)
+
+
 class SeedSpec(BaseModel):
     """A custom seed point: flat parameter names (or fnmatch patterns such as `*.density`) to values."""
 
@@ -321,11 +333,40 @@ class Searcher(BaseModel):
         return make_sampler(self)
 
 
-_DEFAULT_RANGES: dict[str, dict[str, Any]] = {
-    "rank_ratio": {"low": 0.005, "high": 1.0, "log": True},
-    "density": {"low": 0.02, "high": 1.0, "log": True},
-    "scale": {"low": 0.05, "high": 1.0, "log": True},
-}
+# Keys of a space that configure one method's parameters (top level, or under methods.<name>).
+METHOD_KEYS = ("rank_ratio", "rank", "density", "scale", "params", "group_ranges", "scale_per")
+
+
+def _declared_range(method: str, name: str) -> dict[str, Any] | None:
+    """The search range the method declares for `name` (None: not searched unless the space names it)."""
+    found = get_method(method).param(name).search
+    return None if found is None else {"low": found.low, "high": found.high, "log": found.log}
+
+
+def method_defaults(raw: dict[str, Any], method: str) -> dict[str, Any]:
+    """`raw` with the declared default ranges of `method`'s parameters filled in where the space gives none,
+    so the resolved YAML is explicit: rank form, density and scale, plus every other declared parameter that
+    has a search range (e.g. sv_fraction, dense_scale)."""
+    spec = get_method(method)
+    out = dict(raw)
+    if spec.uses_rank and out.get("rank") is None and out.get("rank_ratio") is None:
+        found = _declared_range(method, "rank_ratio")
+        if found is not None:
+            out["rank_ratio"] = found
+    for name in ("density", "scale"):
+        if name in spec.params and out.get(name) is None:
+            found = _declared_range(method, name)
+            if found is not None:
+                out[name] = found
+    extras = dict(out.get("params") or {})
+    for name in spec.extra_params:
+        if name not in extras:
+            found = _declared_range(method, name)
+            if found is not None:
+                extras[name] = found
+    if extras:
+        out["params"] = extras
+    return out
 
 
 class SearchSpace(BaseModel):
@@ -344,9 +385,12 @@ class SearchSpace(BaseModel):
     rank_ratio: ParamRange | None = None
     rank: ParamRange | None = None
     density: ParamRange | None = None
-    scale: ParamRange = ParamRange(**_DEFAULT_RANGES["scale"])
-    scale_per: Literal["global", "expert", "group"] = "global"
+    scale: ParamRange | None = None
+    scale_per: Literal["global", "expert", "group", "group_expert"] = "global"
+    params: dict[str, ParamRange] = {}
     group_ranges: dict[str, GroupRanges] = {}
+    methods: dict[str, dict[str, Any]] | None = None
+    selection: Selection | None = None
     seeds: tuple[Literal["paper_defaults", "task_arithmetic"] | SeedSpec, ...] = BUILTIN_SEEDS
     objective: Objective = Objective()
     budget: Budget = Budget()
@@ -355,6 +399,7 @@ class SearchSpace(BaseModel):
     compare: dict[str, str] = {}
 
     _shape: BaseShape | None = PrivateAttr(default=None)
+    _subspaces: dict[str, SearchSpace] | None = PrivateAttr(default=None)
 
     _as_tuples = field_validator("experts", mode="before")(_tuple)
 
@@ -393,18 +438,19 @@ class SearchSpace(BaseModel):
         """Fill the default ranges of the parameters the method uses (so the resolved YAML is explicit)."""
         if not isinstance(raw, dict):
             return raw
+        if raw.get("methods") is not None:
+            # Several methods: each one's ranges live under methods.<name> (checked in _method_spaces).
+            return {"seeds": list(BUILTIN_SEEDS), **raw} if "seeds" not in raw else raw
         method = raw.get("method", "lors")
         if not isinstance(method, str) or method not in method_names():
             return raw
-        spec = get_method(method)
-        out = dict(raw)
-        if spec.uses_rank and out.get("rank") is None and out.get("rank_ratio") is None:
-            out["rank_ratio"] = dict(_DEFAULT_RANGES["rank_ratio"])
-        if spec.uses_density and out.get("density") is None:
-            out["density"] = dict(_DEFAULT_RANGES["density"])
+        out = method_defaults(raw, method)
         if "seeds" not in out:
-            # TIES cannot express task arithmetic (sign election), so it is no default seed there.
-            out["seeds"] = [seed for seed in BUILTIN_SEEDS if not (method == "ties" and seed == "task_arithmetic")]
+            # Only LoRS-family methods and task arithmetic can express task arithmetic inside their space.
+            out["seeds"] = [
+                seed for seed in BUILTIN_SEEDS
+                if seed != "task_arithmetic" or method in ("lors", "lowrank", "sparse", "task_arithmetic")
+            ]
         return out
 
     @field_validator("method")
@@ -437,8 +483,9 @@ class SearchSpace(BaseModel):
 
     @field_validator("scale")
     @classmethod
-    def _scale_bounds(cls, value: ParamRange) -> ParamRange:
-        _check_scale(value)
+    def _scale_bounds(cls, value: ParamRange | None) -> ParamRange | None:
+        if value is not None:
+            _check_scale(value)
         return value
 
     @field_validator("group_ranges")
@@ -457,7 +504,19 @@ class SearchSpace(BaseModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SearchSpace:
+        self._check_common()
+        if self.methods is not None:
+            self._check_methods()
+            return self
         method = get_method(self.method)
+        if self.scale is None:
+            raise ValueError(f"scale: method {self.method!r} declares no search range for scale; give one")
+        for name, given in self.params.items():
+            if name not in method.params:
+                raise ValueError(f"params.{name}: method {self.method!r} takes no {name} (it takes: {', '.join(method.params)})")
+            if name in RANGE_PARAMS:
+                raise ValueError(f"params.{name}: give {name} as its own key, not under params")
+            _check_declared(method.param(name), given, f"params.{name}")
         if self.rank is not None and self.rank_ratio is not None:
             raise ValueError("give either rank or rank_ratio, not both")
         for name in ("rank", "rank_ratio", "density"):
@@ -472,11 +531,16 @@ class SearchSpace(BaseModel):
                     continue
                 if name != "scale" and name not in method.params:
                     raise ValueError(f"group_ranges.{pattern}.{name}: method {self.method!r} takes no {name}")
-                if name == "scale" and self.scale_per != "group":
-                    raise ValueError(f"group_ranges.{pattern}.scale: per-group scales need scale_per: group")
+                if name == "scale" and self.scale_per not in ("group", "group_expert"):
+                    raise ValueError(
+                        f"group_ranges.{pattern}.scale: per-group scales need scale_per: group or group_expert"
+                    )
                 if name in ("rank", "rank_ratio") and getattr(self, name) is None:
                     other = "rank_ratio" if name == "rank" else "rank"
                     raise ValueError(f"group_ranges.{pattern}.{name}: the space searches {other}, not {name}")
+        return self
+
+    def _check_common(self) -> None:
         names = [expert.name for expert in self.experts]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
@@ -506,7 +570,46 @@ class SearchSpace(BaseModel):
                 raise ValueError(f"objective.objectives: {objective} needs the transcribe task in data.tasks")
         if self.objective.kind == "multi" and self.searcher.algorithm == "cmaes":
             raise ValueError("searcher.algorithm: cmaes is single-objective; use nsga2 or tpe for kind multi")
-        return self
+
+    def _check_methods(self) -> None:
+        """A space over several methods: the method is a categorical parameter and each method's ranges sit
+        under methods.<name> (nothing method-specific at the top level)."""
+        assert self.methods is not None
+        if not self.methods:
+            raise ValueError("methods: give at least one method (or use method: NAME)")
+        unknown = [name for name in self.methods if name not in method_names()]
+        if unknown:
+            raise ValueError(f"methods: unknown merge method {unknown[0]!r} (known: {', '.join(method_names())})")
+        top = [key for key in METHOD_KEYS if key in self.model_fields_set]
+        if top:
+            raise ValueError(f"{top[0]}: with methods, give it under methods.<name>.{top[0]}")
+        for entry in self.seeds:
+            if not isinstance(entry, str):
+                raise ValueError(f"seeds: custom seed {entry.name!r} is not supported with methods (built-in seeds only)")
+        for name, entry in self.methods.items():
+            if not isinstance(entry, dict):
+                raise ValueError(f"methods.{name}: expected a mapping of parameter ranges ({{}} for the defaults)")
+            extra = [key for key in entry if key not in METHOD_KEYS]
+            if extra:
+                raise ValueError(f"methods.{name}.{extra[0]}: unknown key (known: {', '.join(METHOD_KEYS)})")
+            try:
+                self._method_space(name)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'entry'}: {str(e['msg']).removeprefix('Value error, ')}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"methods.{name}: {problems}") from None
+
+    def _method_space(self, name: str) -> SearchSpace:
+        """The single-method space of one entry of `methods` (the parent's shape attached)."""
+        assert self.methods is not None
+        raw = self.model_dump(exclude={"methods", "method", "seeds", *METHOD_KEYS}, exclude_unset=False)
+        raw.update(self.methods[name])
+        raw["method"] = name
+        raw["seeds"] = []
+        sub = SearchSpace.model_validate(raw)
+        return sub if self._shape is None else sub.with_shape(self._shape)
 
     # ---- derived views -------------------------------------------------------------------------------------
 
@@ -535,7 +638,34 @@ class SearchSpace(BaseModel):
         """This space with the base's shape attached (what load_search_space does)."""
         copy = self.model_copy()
         copy._shape = shape
+        copy._subspaces = None
         return copy
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        """The methods the space searches: one (`method`) or the keys of `methods`."""
+        return tuple(self.methods) if self.methods is not None else (self.method,)
+
+    def method_spaces(self) -> dict[str, SearchSpace]:
+        """With `methods`: each method's own single-method space, built once (names unprefixed)."""
+        if self.methods is None:
+            return {self.method: self}
+        if self._subspaces is None:
+            self._subspaces = {name: self._method_space(name) for name in self.methods}
+        return self._subspaces
+
+    def search_part(self, per_language: int) -> int:
+        """Dev clips per language the search scores on, of `per_language`: all of them, or all but the
+        selection part. ValueError when the selection part leaves nothing to search on."""
+        if self.selection is None:
+            return per_language
+        left = per_language - self.selection.clips_per_language
+        if left < 1:
+            raise ValueError(
+                f"selection.clips_per_language {self.selection.clips_per_language} leaves no dev clip to search on "
+                f"({per_language} per language)"
+            )
+        return left
 
     def group_list(self) -> tuple[Group, ...]:
         from lors_search.space.groups import build_groups
@@ -549,12 +679,18 @@ class SearchSpace(BaseModel):
         return build_param_defs(self)
 
     def param_names(self) -> list[str]:
-        """Names of the sampled (Optuna) parameters."""
-        return [param.name for param in self.param_defs() if not param.fixed]
+        """Names of the sampled (Optuna) parameters (and `method` when the space searches several)."""
+        names = [param.name for param in self.param_defs() if not param.fixed]
+        return ["method", *names] if self.methods is not None else names
 
-    def sampler(self) -> SpaceSampler:
-        from lors_search.space.sampler import SpaceSampler
+    def sampler(self) -> SpaceSampler | MethodSampler:
+        from lors_search.space.sampler import MethodSampler, SpaceSampler
 
+        if self.methods is not None:
+            defs = self.param_defs()
+            return MethodSampler(
+                {name: SpaceSampler(tuple(p for p in defs if p.method == name and not p.fixed)) for name in self.methods}
+            )
         return SpaceSampler(tuple(param for param in self.param_defs() if not param.fixed))
 
     def seed_points(self) -> list[dict[str, Any]]:
@@ -602,6 +738,17 @@ class SearchSpace(BaseModel):
         from lors_search.space.loading import resolved_yaml
 
         return resolved_yaml(self)
+
+
+def _check_declared(param: Any, value: ParamRange, where: str) -> None:
+    """A range of a method-declared parameter: integers for int parameters, inside the declared bounds."""
+    low, high = value.bounds
+    if param.type is int:
+        for bound in (value.low, value.high, value.value, value.step):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+                raise ValueError(f"{where}: bounds must be integers, got {bound}")
+    if param.low is not None and low < param.low or param.high is not None and high > param.high:
+        raise ValueError(f"{where}: must lie in [{param.low}, {param.high}], got {value.describe()}")
 
 
 def _check_rank(value: ParamRange) -> None:

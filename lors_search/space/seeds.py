@@ -36,6 +36,8 @@ def seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
 
 def checked_seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
     """Like `seed_points`, raising PointError("seeds.<i> (<name>): ...")."""
+    if space.methods is not None:
+        return _method_seed_points(space)
     points: list[tuple[str, dict[str, Any]]] = []
     for index, seed in enumerate(space.seeds):
         name = seed if isinstance(seed, str) else seed.name
@@ -51,6 +53,33 @@ def checked_seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
         except PointError as exc:
             raise PointError(f"{where}: {exc}") from None
         points.append((name, point))
+    return points
+
+
+def _method_seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
+    """Seeds of a several-method space: with paper_defaults, every method at its paper's defaults; with
+    task_arithmetic, task arithmetic 1/N (as `task_arithmetic`, else inside `lors`'s space when searched)."""
+    spaces = space.method_spaces()
+    wanted: list[tuple[str, str]] = []
+    if "paper_defaults" in space.seeds:
+        wanted.extend((method, "paper_defaults") for method in spaces)
+    if "task_arithmetic" in space.seeds:
+        host = next((name for name in ("task_arithmetic", "lors", "lowrank", "sparse") if name in spaces), None)
+        if host is None:
+            raise PointError("seeds: task_arithmetic needs task_arithmetic or lors among the methods; drop the seed")
+        if (host, "paper_defaults") not in wanted or host != "task_arithmetic":
+            wanted.append((host, "task_arithmetic"))
+    points: list[tuple[str, dict[str, Any]]] = []
+    for method, seed in dict.fromkeys(wanted):
+        sub = spaces[method]
+        where = f"seeds ({method} {seed})"
+        try:
+            inner = _paper_defaults(sub) if seed == "paper_defaults" else _task_arithmetic(sub)
+            inner = validate_point(sub, inner, complete=False)
+        except PointError as exc:
+            raise PointError(f"{where}: {exc}") from None
+        name = method if seed == "paper_defaults" else "task_arithmetic"
+        points.append((name, {"method": method, **{f"{method}/{key}": value for key, value in inner.items()}}))
     return points
 
 
@@ -72,12 +101,18 @@ def _need(param: ParamDef, value: float, seed: str, hint: str) -> float:
 
 def _paper_defaults(space: SearchSpace) -> dict[str, Any]:
     hint = "widen the range or drop paper_defaults from seeds"
-    values = {
+    method = get_method(space.method)
+    values: dict[str, float] = {
         "rank_ratio": PAPER_RANK_RATIO,
         "rank": paper_rank(space.shape.d_model),
-        "density": PAPER_DENSITY,
+        "density": method.defaults.get("density", PAPER_DENSITY),
         "scale": _default_scale(space),
     }
+    if method.name != "lors" and method.uses_rank and "rank_ratio" not in method.defaults:
+        values["rank_ratio"] = values["rank"] = 0  # a method that prunes with a rank only when asked
+    for name in method.extra_params:
+        declared = method.param(name).default
+        values[name] = declared if declared is not None else 1.0 / len(space.experts)
     point: dict[str, Any] = {}
     for param in space.param_defs():
         wanted = values[param.kind]
