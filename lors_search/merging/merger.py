@@ -85,6 +85,8 @@ class PreparedMerger:
             raise ValueError(f"the plan was resolved for method {plan.method!r}, not {method!r}")
         if plan.experts != self.expert_names:
             raise ValueError(f"the plan's experts {list(plan.experts)} differ from the merger's {list(self.expert_names)}")
+        if "gram" in get_method(method).needs:
+            self._check_grams(method, plan)
         for name in plan.tensors:
             if name not in self.base:
                 raise ValueError(f"the plan names tensor {name!r}, which the base lacks")
@@ -121,6 +123,19 @@ class PreparedMerger:
                         f"only up to rank {expert.max_rank(name)}"
                     )
 
+    def _check_grams(self, method: str, plan: MergePlan) -> None:
+        """Every eligible matrix of the plan has a Gram in every expert (prepared from its train clips)."""
+        matrices = [name for name, tensor in plan.tensors.items() if tensor.treatment == "lowrank_sparse"]
+        for expert in self.experts:
+            missing = [name for name in matrices if name not in expert.grams]
+            if missing:
+                what = "no Gram matrices" if len(missing) == len(matrices) else f"no Gram matrix for {missing[0]!r}"
+                raise UserError(
+                    f"{method} needs the Gram matrices of each expert's layer inputs, but expert {expert.name!r} was "
+                    f"prepared with {what} (compute them from a corpus's train split, e.g. lors-search merge "
+                    "--gram-data DIR)"
+                )
+
 
 def merge_state_dicts(
     base_state: Mapping[str, Tensor],
@@ -128,10 +143,12 @@ def merge_state_dicts(
     params: MergeParams,
     rules: Sequence[MergeRule] = DEFAULT_RULES,
     device: torch.device | str | None = None,
+    grams: Mapping[str, Mapping[str, Tensor]] | None = None,
 ) -> dict[str, Tensor]:
     """One-shot merge: resolve the plan, prepare each expert (SVD up to the ranks asked), merge.
 
-    `expert_states` maps expert names to state dicts with the base's tensor names. The result has the
+    `expert_states` maps expert names to state dicts with the base's tensor names. `grams` maps expert names
+    to their mean Gram matrices by tensor name (methods that need them: RegMean). The result has the
     base's dtypes, on `device` (default: the base's).
     """
     rules = tuple(rules)
@@ -141,6 +158,7 @@ def merge_state_dicts(
     target = torch.device(device) if device is not None else next(iter(base_state.values())).device
     base = {name: tensor.to(target) for name, tensor in base_state.items()}
     prepared = [
-        prepare_expert(base, state, rules, max_ranks, target, name=name) for name, state in expert_states.items()
+        prepare_expert(base, state, rules, max_ranks, target, name=name, grams=(grams or {}).get(name))
+        for name, state in expert_states.items()
     ]
     return PreparedMerger(base, prepared).merge(params.method, plan)

@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 
 class ExpertMatrix(NamedTuple):
     """One expert's view of one tensor: task vector D and, for eligible matrices, its factors (U diag(s), V^T)
-    up to the largest rank prepared (empty otherwise)."""
+    up to the largest rank prepared (empty otherwise) and, for methods that need it (RegMean), the mean Gram
+    matrix X^T X / n of the layer's inputs in this expert (None when not prepared)."""
 
     delta: Tensor
     us: Tensor
     vh: Tensor
+    gram: Tensor | None = None
 
 
 @dataclass(frozen=True, slots=True)

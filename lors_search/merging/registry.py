@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from lors_search.errors import UserError
-from lors_search.merging import dare, iso, lors, task_arithmetic, ties, tsv
+from lors_search.merging import dare, iso, lors, regmean, task_arithmetic, ties, tsv
 from lors_search.merging.method import (
     DENSE_SCALE,
     DENSITY,
@@ -74,5 +74,6 @@ for _method in (
     iso.ISO_C,
     iso.ISO_CTS,
     tsv.TSV_M,
+    regmean.REGMEAN,
 ):
     register_method(_method)

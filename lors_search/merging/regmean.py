@@ -15,14 +15,36 @@ features). A ridge r I is added to *every* G_i~, r = ridge * mean diagonal entry
 sum alone: then a direction no expert's data spans gets the plain mean of the tau_i (task arithmetic at 1/N)
 instead of being zeroed, identical Grams still give exactly the mean, and alpha = 0 is still a weighted
 average. Pure tensor maths, no I/O.
+
+`REGMEAN` declares the method for the registry: per eligible linear weight, out += RegMean of the experts'
+task vectors with their mean Grams (`ExpertMatrix.gram`, prepared once per expert from its own language's
+train clips, `lors_search.whisper.gram`), times `scale`; every other tensor (biases, norms, embeddings,
+convolutions) is averaged, as the paper does for the weights that are not linear layers (`dense_scale`,
+default 1 / N).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+from lors_search.merging.method import (
+    DENSE_SCALE,
+    SCALE,
+    ExpertMatrix,
+    MergeMethod,
+    MethodCost,
+    Param,
+    SearchRange,
+    TensorPlan,
+)
+
+if TYPE_CHECKING:
+    from lors_search.merging.workspace import Workspace
 
 PAPER = (
     "Jin, Ren, Preotiuc-Pietro and Cheng, Dataless Knowledge Fusion by Merging Weights of Language Models, "
@@ -136,3 +158,63 @@ def add_regmean_(
     if out.shape != merged.shape:
         raise ValueError(f"out has shape {tuple(out.shape)}, the merged task vector {tuple(merged.shape)}")
     return out.add_(merged.to(out.dtype), alpha=scale)
+
+
+def merge_regmean(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor, workspace: Workspace) -> None:
+    """RegMean for one eligible linear weight, into `out`: out += (sum_i s_i tau_i G_i~)(sum_i G_i~)^-1.
+
+    With one scale s for every expert (the usual case) this is s times the paper's RegMean; per-expert scales
+    (a search's scale_per expert) weight each expert's task vector inside the regression, which keeps the
+    solve a single one and reduces to the paper's method when they agree."""
+    grams = []
+    for index, expert in enumerate(experts):
+        if expert.gram is None:
+            raise ValueError(f"RegMean needs the Gram matrix of {plan.name!r} for expert #{index + 1}; none was prepared")
+        grams.append(expert.gram)
+    alpha = plan.value("alpha")
+    scales = plan.scales
+    if all(scale == scales[0] for scale in scales):
+        add_regmean_([expert.delta for expert in experts], grams, alpha, out, scales[0])
+        return
+    scaled = [expert.delta * scale for expert, scale in zip(experts, scales, strict=True)]
+    add_regmean_(scaled, grams, alpha, out, 1.0)
+
+
+# The paper (section 3.2) scales the off-diagonal Gram entries by alpha and tunes it on held-out data; its
+# authors' code and FusionBench ship values between 0.6 (GPT-2) and 0.95 (CLIP ViT); 0.9 is a middle that keeps
+# most of the input correlations while damping the poorly estimated ones of small Gram samples.
+ALPHA = Param(
+    "alpha",
+    float,
+    "RegMean's scaling of the off-diagonal Gram entries: G~ = alpha G + (1 - alpha) diag(G) (1 = plain RegMean, "
+    "0 = a per-input-column weighted average)",
+    low=0.0,
+    high=1.0,
+    default=0.9,
+    per_expert=False,
+    search=SearchRange(0.0, 1.0),
+)
+
+REGMEAN = MergeMethod(
+    name="regmean",
+    paper=PAPER,
+    summary="per linear layer, the weight that best reproduces every expert's outputs on its own inputs "
+    "(Gram matrices of the layer inputs on each expert's train clips)",
+    parameters=(
+        replace(
+            SCALE.with_default(1.0, "weight of the merged (RegMean) task vector: theta_0 + scale * tau (paper: 1)"),
+            search=SearchRange(0.25, 2.0, log=True),
+        ),
+        ALPHA,
+        DENSE_SCALE,
+    ),
+    merge_matrix=merge_regmean,
+    dense_scale="dense_scale",
+    needs=("gram",),
+    cost=MethodCost(
+        prepared="each expert's task vector and the Gram matrix X^T X of every eligible linear layer's inputs "
+        "(one forward pass over its train clips, cached on disk; an (in, in) matrix per layer)",
+        per_merge="per matrix: N Gram regularisations, N (out, in) x (in, in) products and one Cholesky solve "
+        "of an (in, in) system",
+    ),
+)

@@ -113,3 +113,19 @@ def write_openai(path: Path, state: dict[str, Tensor], config: WhisperConfig) ->
     assert None not in mapped
     torch.save({"dims": openai_dims(config), "model_state_dict": mapped}, path)
     return path
+
+
+def random_grams(state: dict[str, Tensor], seed: int, rules=None) -> dict[str, Tensor]:
+    """Random symmetric positive definite mean Grams (in, in) for every eligible matrix of `state`, as RegMean's
+    prepared inputs (A A^T / n plus a small diagonal: full rank, off-diagonal entries of either sign)."""
+    from lors_search.merging.rules import DEFAULT_RULES, assign_treatments
+
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, treatment in assign_treatments(state, rules or DEFAULT_RULES).items():
+        if treatment != "lowrank_sparse":
+            continue
+        cols = state[name].shape[1]
+        factor = torch.randn(cols, 2 * cols, generator=generator, dtype=torch.float64)
+        out[name] = (factor @ factor.T / (2 * cols) + 0.1 * torch.eye(cols, dtype=torch.float64)).float()
+    return out

@@ -110,8 +110,18 @@ def test_dare_density_one_is_task_arithmetic(tiny) -> None:
 
 @pytest.mark.parametrize("method", method_names())
 def test_every_method_gives_finite_weights_in_the_base_dtype(tiny, method: str) -> None:
+    from merge_fixtures import random_grams
+
+    from lors_search.merging import get_method
+
     half_base = {name: tensor.half() for name, tensor in tiny.base.items()}
-    merged = merge_state_dicts(half_base, tiny.experts, MergeParams(method=method))
+    # Methods that need prepared Grams (RegMean) get random positive definite ones.
+    grams = (
+        {name: random_grams(tiny.base, seed) for seed, name in enumerate(tiny.experts)}
+        if "gram" in get_method(method).needs
+        else None
+    )
+    merged = merge_state_dicts(half_base, tiny.experts, MergeParams(method=method), grams=grams)
     assert merged.keys() == tiny.base.keys()
     assert all(t.dtype == torch.float16 and bool(torch.isfinite(t).all()) for t in merged.values())
     assert torch.equal(merged["model.encoder.embed_positions.weight"], half_base["model.encoder.embed_positions.weight"])
