@@ -16,6 +16,10 @@ from typing import Any
 from optuna.storages import RDBStorage
 
 _OPEN: weakref.WeakSet[StudyStorage] = weakref.WeakSet()
+# Engines outlive their storage: a storage dropped by reference count (a study loaded only to count its
+# trials) leaves its engine, and the pooled SQLite connection in it, in a reference cycle until the garbage
+# collector runs. Tracked separately so closing reaches them too.
+_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -44,6 +48,7 @@ class StudyStorage(RDBStorage):
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self.engine.dispose()  # connections opened while creating the schema reopen with the pragmas
         _OPEN.add(self)
+        _ENGINES.add(self.engine)
 
     def close(self) -> None:
         self.scoped_session.remove()
@@ -51,9 +56,15 @@ class StudyStorage(RDBStorage):
 
 
 def close_study_storages() -> None:
-    """Close every StudyStorage's connections in this process (end of a search)."""
+    """Close every StudyStorage's connections in this process (end of a search), including those of storages
+    already dropped whose engine still waits for the garbage collector."""
     for storage in list(_OPEN):
         try:
             storage.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+    for engine in list(_ENGINES):
+        try:
+            engine.dispose()
         except Exception:  # noqa: BLE001 - closing is best effort
             pass

@@ -16,7 +16,7 @@ import yaml
 
 from lors_search.cli import main
 
-RUN_FILES = {"space.yaml", "run.json", "study.db", "trials.parquet", "best.yaml", "best.json", "tune"}
+RUN_FILES = {"space.yaml", "run.json", "study.db", "trials.parquet", "best.yaml", "best.json", "tune", "console.log"}
 
 
 def load_study(run_dir: Path) -> optuna.Study:
