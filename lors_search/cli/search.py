@@ -109,6 +109,16 @@ def summary_table(outcome: Any, space: Any) -> str:
     return "\n".join(lines)
 
 
+def _select(space: Any, root: Path) -> None:
+    """Honest selection after a finished search: the winner is chosen on the held-out dev clips."""
+    from lors_search.export.run import SearchRun
+    from lors_search.search.selection import run_selection
+
+    print()
+    run = SearchRun(root)
+    run_selection(space, root, [t for t in run.trials.values() if run.is_full_fidelity(t)], progress=_say)
+
+
 def run(args: argparse.Namespace) -> int:
     from lors_search.space import load_search_space
 
@@ -166,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     objectives = ", ".join(f"{n} {best.get(f'objective:{n}'):.4f}" for n in outcome.objective_names)
     print(f"best trial #{best['trial']}: {objectives} (on {best.get('n_per_language')} dev clips per language)")
     print(summary_table(outcome, space))
+    if space.selection is not None and outcome.status == "finished":
+        _select(space, run_dir.root)
     print(f"run directory: {run_dir.root}")
     print(f"best merge config: {run_dir.best_yaml}")
     export = f"lors-search export {shlex.quote(str(run_dir.root))} --out {shlex.quote(str(Path('merged') / run_dir.root.name))}"

@@ -100,10 +100,14 @@ class Evaluator:
         """Rows decoded since construction, over all calls and resets."""
         return self.decoder.rows_decoded
 
-    def evaluate(self, n_per_language: int | None = None, *, progress: bool = False) -> EvalResult:
+    def evaluate(self, n_per_language: int | None = None, *, progress: bool = False, from_rank: int = 0) -> EvalResult:
         """Metrics on the first `n_per_language` clips of each language (None: all), decoding what is missing;
+        `from_rank` skips each language's first clips (the held-out selection part is the tail of the order);
         `progress` shows a bar on stderr."""
         rows = self.eval_set.rows(n_per_language)
+        if from_rank > 0:
+            clips = rows // len(self.eval_set.tasks)
+            rows = rows[self.eval_set.ranks[clips] >= from_rank]
         todo = [int(row) for row in rows if int(row) not in self._hypotheses]
         start = time.perf_counter()
         with tqdm(total=len(todo), unit="utt", desc="decoding", disable=not progress, file=sys.stderr) as bar:

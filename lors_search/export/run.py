@@ -174,7 +174,13 @@ class SearchRun:
         return trial.state == "COMPLETE" and (not rungs or trial.n_per_language is None or trial.n_per_language >= rungs[-1])
 
     def best_trial(self) -> TrialRecord:
-        """The best COMPLETE full-fidelity trial by the first objective (ties: the earlier trial)."""
+        """The run's winner: the trial honest selection chose on the held-out dev clips (selection.json) when the
+        run has one, else the best COMPLETE full-fidelity trial by the first objective (ties: the earlier trial)."""
+        from lors_search.search.selection import read_selection
+
+        selection = read_selection(self.root)
+        if selection is not None and int(selection["winner"]) in self.trials:
+            return self.trials[int(selection["winner"])]
         candidates = [
             t
             for t in self.trials.values()

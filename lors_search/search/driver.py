@@ -74,6 +74,13 @@ def resolve_rungs(rungs: Sequence[int | None], max_per_language: int) -> tuple[i
     return tuple(out)
 
 
+def _search_part(space: Any, max_per_language: int) -> int:
+    try:
+        return int(space.search_part(max_per_language))
+    except ValueError as exc:
+        raise UserError(f"search space {space.name}: {exc}") from None
+
+
 def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[str, Any]:
     return {
         str(n): {
@@ -231,7 +238,8 @@ def run_search(
         processes.start()
     runtime = start_runtime(spec_from_space(space), layout, progress)
     try:
-        rungs = resolve_rungs(space.fidelity.n_per_language, runtime.max_per_language)
+        # With honest selection the search never scores the held-out tail of each language's dev order.
+        rungs = resolve_rungs(space.fidelity.n_per_language, _search_part(space, runtime.max_per_language))
         if len(names) > 1:
             rungs = rungs[-1:]  # ASHA needs one scalar: multi-objective searches score the full subset only
         if resume:

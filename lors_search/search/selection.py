@@ -1,0 +1,203 @@
+"""Honest selection: choose the run's winner on dev clips the search never scored.
+
+With hundreds of trials the best search score is biased upwards (the search optimises the noise of the clips
+it sees). A space with `selection:` holds out the last `clips_per_language` dev clips of each language in the
+stratified fidelity order (`evaluation.fidelity`: every prefix and so every suffix keeps the language, form
+and voice mix); the search scores only the others. Afterwards the best `candidates` trials by search score,
+plus the seed points (task arithmetic 1/N, paper-default LoRS, each method's paper defaults), are merged
+again and scored on the held-out clips, in this process and without Ray; the winner is the best there.
+`selection.json` keeps every candidate's search and selection scores and its per-clip hypotheses, so the
+report can put bootstrap intervals on the gaps (`evaluation.bootstrap`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from lors_search.errors import UserError
+
+if TYPE_CHECKING:
+    from lors_search.evaluation.evaluator import Hypothesis
+    from lors_search.merging.params import MergeParams
+    from lors_search.runtime.worker_actor import WorkerActor
+    from lors_search.space.schema import SearchSpace
+
+SELECTION_FILE = "selection.json"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A trial re-scored on the selection part: `seed` names the seed point it is (or None)."""
+
+    trial: int
+    method: str
+    seed: str | None
+    search_objective: float
+    selection_objective: float
+    selection_objectives: dict[str, float]
+    cells: dict[str, dict[str, Any]]
+
+
+def search_clips(worker: WorkerActor, space: SearchSpace) -> int:
+    """Dev clips per language the search scored on; the selection part is every clip ranked after them."""
+    try:
+        return space.search_part(int(worker.eval_set.ranks.max()) + 1)
+    except ValueError as exc:
+        raise UserError(f"search space {space.name}: {exc}") from None
+
+
+def _rows(hypotheses: Sequence[Hypothesis]) -> list[dict[str, str]]:
+    return [asdict(h) for h in hypotheses]
+
+
+def _cells(rows: Sequence[Mapping[str, str]]) -> dict[str, dict[str, Any]]:
+    from lors_search.evaluation.metrics import score_cells
+
+    return score_cells(
+        [r["language"] for r in rows], [r["task"] for r in rows], [r["reference"] for r in rows], [r["hypothesis"] for r in rows]
+    )
+
+
+def _decode_state(worker: WorkerActor, state: Mapping[str, torch.Tensor], first: int) -> list[dict[str, str]]:
+    """Hypotheses of an unmerged model (the base or an expert) on the selection part."""
+    with torch.no_grad():
+        for name, tensor in state.items():
+            if name in worker.target:
+                worker.target[name].copy_(tensor)
+    worker._key = None  # the resident weights hold no trial's merge any more
+    worker.evaluator.reset()
+    return _rows(worker.evaluator.evaluate(None, from_rank=first).hypotheses)
+
+
+def _decode_merge(worker: WorkerActor, params: MergeParams, first: int) -> list[dict[str, str]]:
+    from lors_search.merging import resolve_plan
+
+    plan = resolve_plan(params, worker.infos, worker.merger.expert_names, worker.spec.rules)
+    worker.merger.merge_into(worker.target, params.method, plan)
+    worker._key = None
+    worker.evaluator.reset()
+    return _rows(worker.evaluator.evaluate(None, from_rank=first).hypotheses)
+
+
+def _matches(params: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
+    if set(params) != set(point):
+        return False
+    for name, value in point.items():
+        other = params[name]
+        if isinstance(value, str) or isinstance(other, str):
+            if value != other:
+                return False
+        elif not math.isclose(float(other), float(value), rel_tol=1e-9, abs_tol=1e-12):
+            return False
+    return True
+
+
+def pick_candidates(
+    trials: Sequence[Any], seeds: Sequence[tuple[str, Mapping[str, Any]]], count: int, sign: float
+) -> list[tuple[Any, str | None]]:
+    """The best `count` finished trials by search objective, then every seed point's trial not among them:
+    (trial record, seed name or None), in that order."""
+    finished = [t for t in trials if t.objective is not None and math.isfinite(float(t.objective))]
+    ranked = sorted(finished, key=lambda t: (-sign * float(t.objective), t.number))
+    seed_of = {}
+    for name, point in seeds:
+        hit = next((t for t in sorted(finished, key=lambda t: t.number) if _matches(t.params, point)), None)
+        if hit is not None and hit.number not in seed_of:
+            seed_of[hit.number] = name
+    chosen = ranked[:count]
+    chosen += [t for t in finished if t.number in seed_of and t not in chosen]
+    return [(t, seed_of.get(t.number)) for t in chosen]
+
+
+def run_selection(space: SearchSpace, run_root: Path, trials: Sequence[Any], progress: Progress = print) -> dict[str, Any]:
+    """Re-score the candidates of a finished search on the selection part and write selection.json.
+
+    `trials` are the run's finished full-fidelity trials (objects with number, objective, params). Returns the
+    document written."""
+    from lors_search.checkpoints import load_checkpoint
+    from lors_search.runtime.local import local_worker
+    from lors_search.runtime.spec import spec_from_space
+
+    if space.selection is None:
+        raise UserError("this search space has no selection part (add selection: to it)")
+    if len(space.objective_names()) != 1:
+        raise UserError("honest selection needs a single objective (objective.kind multi has a Pareto front instead)")
+    started = time.perf_counter()
+    sign = 1.0 if space.objective_modes()[0] == "max" else -1.0
+    candidates = pick_candidates(trials, space.named_seed_points(), space.selection.candidates, sign)
+    if not candidates:
+        raise UserError("the search finished no full-fidelity trial to select from")
+    progress(
+        f"selection: re-scoring {len(candidates)} candidate(s) on {space.selection.clips_per_language} held-out dev "
+        "clips per language"
+    )
+    worker = local_worker(spec_from_space(space), threads=torch.get_num_threads())
+    first = search_clips(worker, space)
+    base_rows = _decode_state(worker, worker.merger.base, first)
+    expert_rows: list[dict[str, str]] = []
+    for expert in space.experts:
+        rows = _decode_state(worker, load_checkpoint(expert.path).state_dict, first)
+        expert_rows += [row for row in rows if row["language"] == expert.language]
+    references = {
+        "base": _cells(base_rows),
+        "experts": {
+            expert.name: _cells([row for row in expert_rows if row["language"] == expert.language])
+            for expert in space.experts
+        },
+    }
+    name = space.objective_names()[0]
+    scored: list[Candidate] = []
+    hypotheses: dict[str, list[dict[str, str]]] = {}
+    for record, seed in candidates:
+        rows = _decode_merge(worker, space.merge_params(record.params), first)
+        cells = _cells(rows)
+        objectives = space.score(cells, references)
+        method = str(record.params.get("method", space.method))
+        scored.append(
+            Candidate(record.number, method, seed, float(record.objective), objectives[name], objectives, cells)
+        )
+        hypotheses[str(record.number)] = rows
+        progress(
+            f"selection: trial {record.number} ({method}{', seed ' + seed if seed else ''}): search {name} "
+            f"{float(record.objective):.4f}, selection {objectives[name]:.4f}"
+        )
+    winner = max(scored, key=lambda c: (sign * c.selection_objective, -c.trial))
+    document = {
+        "objective": name,
+        "mode": "max" if sign > 0 else "min",
+        "search_clips_per_language": first,
+        "selection_clips_per_language": space.selection.clips_per_language,
+        "winner": winner.trial,
+        "candidates": [asdict(c) for c in scored],
+        "hypotheses": {"base": base_rows, "experts": expert_rows, "trials": hypotheses},
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    path = run_root / SELECTION_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    progress(
+        f"selection: winner trial {winner.trial} ({winner.method}), selection {name} {winner.selection_objective:.4f} "
+        f"(search {winner.search_objective:.4f}); {path.name} written in {document['seconds']:.0f} s"
+    )
+    return document
+
+
+def read_selection(run_root: Path) -> dict[str, Any] | None:
+    """selection.json of a run, or None when the run has none."""
+    path = run_root / SELECTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None
