@@ -1,5 +1,6 @@
 """`lors-search merge`: merge a base Whisper model and its experts into one checkpoint, from flags or a
-merge YAML; thin wiring of checkpoints (load, validate, save) and merging (plan, prepare, merge).
+merge YAML; thin wiring of checkpoints (load, validate, save), RegMean's Gram matrices (computed from a corpus's
+train split, lors_search.whisper.gram) and merging (plan, prepare, merge).
 """
 
 from __future__ import annotations
@@ -13,12 +14,26 @@ import torch
 
 from lors_search.errors import UserError
 from lors_search.fsutil import check_output_location, check_writable
-from lors_search.merging.registry import method_names
+from lors_search.merging.registry import PARAMS, get_method, method_names
 
 if TYPE_CHECKING:
     from lors_search.merge_config import MergeConfig
 
-_FLAG_ONLY = ("base", "expert", "method", "rank", "rank_ratio", "density", "scale", "seed", "dtype")
+# Parameters with their own hand-written flags; every other declared parameter gets --<name> from its declaration.
+_FIXED_PARAMS = ("rank", "rank_ratio", "density", "scale", "seed")
+_DECLARED = tuple(name for name in PARAMS if name not in _FIXED_PARAMS)
+_FLAG_ONLY = (
+    "base", "expert", "method", *_FIXED_PARAMS, *(f"param_{name}" for name in _DECLARED), "dtype", "gram_data",
+    "gram_clips",
+)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.removeprefix("param_").replace("_", "-")
+
+
+def _methods_help() -> str:
+    return "; ".join(f"{name}: {get_method(name).summary}" for name in method_names()).replace("%", "%%")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -37,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     source.add_argument(
         "--expert", metavar="[NAME=]E", action="append", help="an expert (repeat the flag for each); like --base"
     )
-    source.add_argument("--method", metavar="M", help=f"merge method: {', '.join(method_names())}")
+    source.add_argument("--method", metavar="M", help=f"merge method ({_methods_help()})")
     knobs = parser.add_argument_group("global parameters (defaults depend on the method)")
     rank = knobs.add_mutually_exclusive_group()
     rank.add_argument("--rank", type=int, metavar="R", help="rank of the low-rank part (capped per matrix)")
@@ -47,6 +62,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     knobs.add_argument("--density", type=float, metavar="D", help="kept fraction of the residual / task vector")
     knobs.add_argument("--scale", type=float, metavar="L", help="lambda of the final sum (default 1/#experts)")
     knobs.add_argument("--seed", type=int, metavar="S", help="seed of DARE's random masks")
+    for name in _DECLARED:
+        param = PARAMS[name]
+        users = [method for method in method_names() if name in get_method(method).param_names]
+        knobs.add_argument(
+            _flag(name), dest=f"param_{name}", type=param.type, metavar=name.upper()[:1],
+            help=f"{param.help} ({', '.join(users)})".replace("%", "%%"),
+        )
+    grams = parser.add_argument_group("Gram matrices (methods that read the experts' layer inputs: regmean)")
+    grams.add_argument(
+        "--gram-data", metavar="DIR",
+        help="corpus directory (datasets save_to_disk) whose train split holds each expert's language; never dev "
+        "or test. An expert's language is its name (--expert de=PATH) or language: in a merge config",
+    )
+    grams.add_argument("--gram-clips", type=int, metavar="N", help="train clips per expert (default 64)")
+    grams.add_argument(
+        "--gram-cache", metavar="DIR", help="where Grams are cached (default DIR/grams of --gram-data when writable)"
+    )
     output = parser.add_argument_group("output")
     output.add_argument("--out", required=True, metavar="DIR", help="directory to write (must not exist)")
     output.add_argument("--force", action="store_true", help="replace DIR if it exists")
@@ -61,7 +93,7 @@ def _config(args: argparse.Namespace) -> MergeConfig:
     from lors_search.merge_config import config_from_flags, load_merge_config, with_local_paths
 
     if args.config:
-        given = [f"--{name.replace('_', '-')}" for name in _FLAG_ONLY if getattr(args, name) is not None]
+        given = [_flag(name) for name in _FLAG_ONLY if getattr(args, name) is not None]
         if given:
             raise UserError(f"--config cannot be combined with {', '.join(given)}; put them in the config file")
         return load_merge_config(args.config)
@@ -78,16 +110,20 @@ def _config(args: argparse.Namespace) -> MergeConfig:
         scale=args.scale,
         seed=args.seed,
         dtype=args.dtype,
+        params={name: getattr(args, f"param_{name}") for name in _DECLARED},
+        gram_data=args.gram_data,
+        gram_clips=args.gram_clips,
     )
     return with_local_paths(config, Path.cwd())
 
 
 def _inputs(args: argparse.Namespace, config: MergeConfig) -> list[tuple[str, str | None]]:
-    """What the merge reads: the merge YAML, the base, every expert."""
+    """What the merge reads: the merge YAML, the base, every expert, the Gram corpus."""
     return [
         ("merge config", args.config),
         ("base", config.base),
         *((f"expert {expert.name}", expert.path) for expert in config.experts),
+        *((("Gram corpus", config.gram_data),) if config.needs_grams else ()),
     ]
 
 
@@ -106,12 +142,31 @@ def _progress(message: str) -> None:
     print(f"lors-search merge: {message}", flush=True)
 
 
+def _grams(name: str, checkpoint, source, device: torch.device, rules) -> dict[str, torch.Tensor]:
+    """One expert's mean Grams (from the cache when there), with a progress line each way."""
+    from lors_search.whisper.gram import merge_grams
+
+    subset = f", subset {source.subset!r}" if source.subset else ""
+    _progress(f"Gram matrices of expert {name}: {source.clips} {source.language!r} train clips{subset} of {source.data}")
+    means, record = merge_grams(checkpoint, source, device=device, rules=rules)
+    where = "read from the cache" if record.cached else f"computed in {record.seconds:.1f} s"
+    cache = f" ({source.cache_dir})" if source.cache_dir else " (not cached: the corpus is read-only)"
+    _progress(f"  {len(means)} layers, {record.clips} clips, {where}{cache if not record.cached else ''}")
+    return means
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here so that `lors-search --help` does not pay for transformers.
     from lors_search.checkpoints import CardInfo, load_checkpoint, save_merged, validate_compatible
     from lors_search.merging import PreparedMerger, describe_state, prepare_expert, resolve_plan
 
+    from lors_search.merge_config import gram_sources
+
     config = _config(args)
+    sources = {}
+    if config.needs_grams:
+        # Before any loading: a missing corpus or an expert without a language is refused in one line.
+        config, sources = gram_sources(config, args.gram_cache)
     device = _device(args.device)
     out = Path(args.out)
     # Before any loading: --force replaces the output, so an output that overlaps an input would destroy it.
@@ -137,9 +192,14 @@ def run(args: argparse.Namespace) -> int:
     base_state = {name: tensor.to(device) for name, tensor in base.state_dict.items()}
     prepared = []
     for source, checkpoint in zip(config.experts, experts, strict=True):
+        grams = None
+        if source.name in sources:
+            grams = _grams(source.name, checkpoint, sources[source.name], device, rules)
         svds = sum(1 for rank in max_ranks.values() if rank > 0)
         _progress(f"preparing expert {source.name} (task vector; {svds} SVDs)")
-        prepared.append(prepare_expert(base_state, checkpoint.state_dict, rules, max_ranks, device, name=source.name))
+        prepared.append(
+            prepare_expert(base_state, checkpoint.state_dict, rules, max_ranks, device, name=source.name, grams=grams)
+        )
         checkpoint.state_dict.clear()  # the task vector is all the merge needs from here on
     _progress(f"merging with {config.method}")
     merged = PreparedMerger(base_state, prepared).merge(config.method, plan)

@@ -7,7 +7,7 @@ name means one thing across methods (same type and bounds), which `register_meth
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from lors_search.errors import UserError
@@ -54,6 +54,12 @@ def register_method(method: MergeMethod) -> MergeMethod:
 
 def method_names() -> tuple[str, ...]:
     return tuple(_METHODS)
+
+
+def methods_need(names: Iterable[str], what: str) -> bool:
+    """Whether any of the methods `names` needs the prepared input `what` (e.g. "gram" for RegMean), so that
+    whoever prepares the experts computes it only when some method (of a merge or a search space) reads it."""
+    return any(what in get_method(name).needs for name in names)
 
 
 def get_method(name: str) -> MergeMethod:

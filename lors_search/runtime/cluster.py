@@ -69,10 +69,11 @@ def start_runtime(
             num_gpus=layout.expert_gpus,
             max_restarts=ACTOR_RESTARTS,
             scheduling_strategy=_pinned(expert_nodes, index),
-        ).remote(expert.name, spec.base, expert.path, spec.rules, spec.max_ranks, 1)
+        ).remote(expert.name, spec.base, expert.path, spec.rules, spec.max_ranks, 1, spec.gram_source(expert))
         for index, expert in enumerate(spec.experts)
     }
-    progress(f"preparing {len(experts)} expert(s) (task vectors and SVD factors, once)")
+    grams = ", Gram matrices of their train clips" if spec.needs_grams else ""
+    progress(f"preparing {len(experts)} expert(s) (task vectors and SVD factors{grams}, once)")
     expert_info = _started(list(experts.values()), [f"expert actor {name!r}" for name in experts])
     progress(f"starting {layout.describe()}")
     workers = [

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lors_search.merging.params import MergeParams
 from lors_search.merging.rules import DEFAULT_RULES, MergeRule
+
+if TYPE_CHECKING:
+    from lors_search.whisper.gram import GramSource
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class DataSpec:
 class RuntimeSpec:
     """Everything the expert and worker actors need. `to_params` maps a trial's flat Optuna parameters to
     MergeParams (a picklable callable, e.g. the space's bound `merge_params`); `max_ranks` is what
-    `prepare_expert` keeps factors for (an int for every eligible matrix, or per tensor)."""
+    `prepare_expert` keeps factors for (an int for every eligible matrix, or per tensor); `methods` the merge
+    methods a trial may use (what else the experts must prepare: RegMean's Grams)."""
 
     base: str
     experts: tuple[ExpertSpec, ...]
@@ -39,10 +43,29 @@ class RuntimeSpec:
     to_params: Callable[[Mapping[str, Any]], MergeParams]
     max_ranks: int | Mapping[str, int] = 0
     rules: tuple[MergeRule, ...] = field(default=DEFAULT_RULES)
+    methods: tuple[str, ...] = ()
 
     @property
     def expert_names(self) -> tuple[str, ...]:
         return tuple(expert.name for expert in self.experts)
+
+    @property
+    def needs_grams(self) -> bool:
+        from lors_search.merging.registry import methods_need
+
+        return methods_need(self.methods, "gram")
+
+    def gram_source(self, expert: ExpertSpec) -> GramSource | None:
+        """Where `expert`'s RegMean Grams come from when a method of the space needs them (else None): the train
+        split of the space's dataset, the expert's language, its "expert" subset where the dataset tags one
+        (the embedded benchmark), cached under <data>/grams/. Never dev or test: those score the trials."""
+        if not self.needs_grams:
+            return None
+        from lors_search.whisper.gram import GramSource, default_cache_dir, default_subset
+
+        data = self.data.path
+        return GramSource(data=data, language=expert.language, subset=default_subset(data),
+                          cache_dir=str(default_cache_dir(data)))
 
 
 def spec_from_space(space: Any) -> RuntimeSpec:
@@ -63,4 +86,5 @@ def spec_from_space(space: Any) -> RuntimeSpec:
         to_params=space.merge_params,
         max_ranks=space.max_ranks(),
         rules=tuple(rules) if rules else DEFAULT_RULES,
+        methods=tuple(getattr(space, "method_names", None) or (space.method,)),
     )

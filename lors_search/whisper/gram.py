@@ -519,3 +519,72 @@ def expert_grams(
     if cache_dir is not None:
         save_grams(gram_cache_path(cache_dir, language, key), grams, identity)
     return grams
+
+
+# ------------------------------------------------------------------------------------- for the merges
+
+GRAM_CACHE_DIR = "grams"  # under the corpus directory: beside its features/ and scores/ caches
+EXPERT_SUBSET = "expert"  # the embedded benchmark's tag for each expert's own fine-tuning clips
+
+
+@dataclass(frozen=True)
+class GramSource:
+    """Where one expert's Grams come from, as a merge config or a search space states it (small, picklable):
+    the corpus whose train split is read, the expert's language, the clip draw, and the cache directory
+    (None: no cache)."""
+
+    data: str
+    language: str
+    clips: int = DEFAULT_CLIPS
+    subset: str | None = None
+    seed: int = 0
+    cache_dir: str | None = None
+
+
+def default_subset(data_dir: str | os.PathLike[str]) -> str | None:
+    """"expert" when the train split has a `subset` column holding it (the embedded benchmark: each expert's
+    own fine-tuning clips, its domain), else None (every train clip of the language)."""
+    split = _train_split(Path(data_dir))
+    if "subset" not in split.column_names:
+        return None
+    return EXPERT_SUBSET if EXPERT_SUBSET in set(split.unique("subset")) else None
+
+
+def default_cache_dir(data_dir: str | os.PathLike[str]) -> Path:
+    return Path(data_dir) / GRAM_CACHE_DIR
+
+
+def mean_grams(grams: Grams) -> dict[str, Tensor]:
+    """X^T X / n per weight name (`Grams.mean`), each shared Gram (q/k/v of one attention) divided once and
+    still shared, so the prepared expert holds one tensor per distinct layer input."""
+    done: dict[tuple[int, int], Tensor] = {}
+    out = {}
+    for name, total in grams.grams.items():
+        key = (id(total), grams.counts[name])
+        found = done.get(key)
+        if found is None:
+            found = done[key] = grams.mean(name)
+        out[name] = found
+    return out
+
+
+def merge_grams(
+    checkpoint: Checkpoint,
+    source: GramSource,
+    *,
+    device: torch.device | str = "cpu",
+    rules: Sequence[MergeRule] = DEFAULT_RULES,
+) -> tuple[dict[str, Tensor], Grams]:
+    """One expert's mean Grams for RegMean (float32, on the CPU; shared ones shared) from `source`, through
+    the disk cache, and the `Grams` record (counts, clips, seconds, whether it came from the cache; its sums
+    are freed once divided)."""
+    grams = expert_grams(checkpoint, source.data, source.language, clips=source.clips, cache_dir=source.cache_dir,
+                         subset=source.subset, seed=source.seed, device=device, rules=rules)
+    means = mean_grams(grams)
+    grams.grams.clear()  # the sums are not needed once divided; free them before the next expert
+    return means, grams
+
+
+def train_languages(data_dir: str | os.PathLike[str]) -> set[str]:
+    """The languages of the train split at `data_dir` (UserError when it is no corpus with a train split)."""
+    return set(_train_split(Path(data_dir)).unique("language"))
