@@ -38,7 +38,7 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         "group_ranges.dec.*.ffn.rank: 40 is above the largest rank of group dec.g0.ffn (32: matrices 32x64, 64x32); "
         "lower it or use rank_ratio",
     ),
-    "unknown method": ({"method": "magic"}, "method: unknown merge method 'magic' (known: task_arithmetic, ties, dare, sparse, lowrank, lors, iso_c, iso_cts, tsv_m)"),
+    "unknown method": ({"method": "magic"}, "method: unknown merge method 'magic' (known: task_arithmetic, ties, dare, sparse, lowrank, lors, iso_c, iso_cts, tsv_m, regmean)"),
     "parameter the method lacks": (
         {"method": "ties", "rank_ratio": {"low": 0.1, "high": 0.5}},
         "rank_ratio: method 'ties' takes no rank_ratio (it takes: density, scale); remove it",
