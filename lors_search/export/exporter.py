@@ -23,7 +23,7 @@ import torch
 from lors_search import __version__
 from lors_search.checkpoints import CardInfo, render_model_card, save_merged
 from lors_search.errors import UserError
-from lors_search.export.build import MergeBuilder, combined_max_ranks
+from lors_search.export.build import MergeBuilder, combined_max_ranks, space_gram_sources
 from lors_search.export.card import card_sections
 from lors_search.export.langid import langid_markdown, language_id_accuracy
 from lors_search.export.layers import layer_parameters
@@ -156,8 +156,10 @@ def export_trial(
     record = run.trial(trial)
     if not record.cells:
         raise UserError(f"trial {record.number} has no dev metrics in trials.parquet; nothing to verify against")
-    config = record.merge_config()
     space = run.space()
+    # RegMean trials: the Grams the search's expert actors computed (space's data, train split), recorded in the
+    # exported merge_config.yaml so that `lors-search merge --config` reproduces the checkpoint.
+    config, grams = space_gram_sources(record.merge_config(), space)
     data = DevData.of_space(space)
     device = torch.device(device)
     _quiet_transformers()
@@ -169,7 +171,7 @@ def export_trial(
     plan = builder.plan(params)
     # The workers prepared the experts up to the space's largest ranks; so do we (the factors are then the same
     # tensors, and so is every product taken from them).
-    builder.prepare(combined_max_ranks(space.max_ranks(), plan.max_ranks()))
+    builder.prepare(combined_max_ranks(space.max_ranks(), plan.max_ranks()), grams)
     say(f"merging with {config.method}")
     merged = builder.merge(params)
     if config.dtype is not None:

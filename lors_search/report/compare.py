@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lors_search.errors import UserError
-from lors_search.export.build import MergeBuilder, combined_max_ranks
+from lors_search.export.build import MergeBuilder, combined_max_ranks, space_gram_sources
 from lors_search.export.exporter import DevData
 from lors_search.evaluation.evaluator import Hypothesis
 from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, cached_rows, state_hash
@@ -154,13 +154,13 @@ def compare_models(
     space = run.space()
     data = DevData.of_space(space)
     n_dev = best.n_per_language
-    config = best.merge_config()
+    config, grams = space_gram_sources(best.merge_config(), space)
     columns: list[ModelScores] = []
     store = ScoreCache(data.path) if cache else None
 
     builder = MergeBuilder.from_config(config, device=device, progress=say)
     plans = [builder.plan(params) for params in (config.merge_params(), _task_arithmetic(), _paper_lors())]
-    builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)))
+    builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)), grams)
     scorer = _Scorer(config.base, data, n_dev, device, bar, store)
     splits = (data.split, "test") if test else (data.split,)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from merge_fixtures import EXPERT_NAMES, perturb, save_model, tiny_config, write_processor
+from merge_fixtures import EXPERT_NAMES, RegMeanBench, build_regmean_bench, perturb, save_model, tiny_config, write_processor
 from torch import Tensor
 from transformers import WhisperConfig, WhisperForConditionalGeneration
 
@@ -35,6 +35,12 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     experts = {name: perturb(state, seed) for seed, name in enumerate(EXPERT_NAMES, start=1)}
     expert_dirs = {name: save_model(root / f"expert-{name}", expert, config) for name, expert in experts.items()}
     return TinyModels(root, base_dir, expert_dirs, state, experts, config)
+
+
+@pytest.fixture(scope="session")
+def regmean_bench(tmp_path_factory: pytest.TempPathFactory) -> RegMeanBench:
+    """A real corpus and real tokenizer-carrying checkpoints for RegMean's Gram paths (merge_fixtures)."""
+    return build_regmean_bench(tmp_path_factory.mktemp("regmean_bench"))
 
 
 

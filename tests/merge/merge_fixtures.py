@@ -4,6 +4,7 @@ a tiny real processor, and fine-tuned-looking experts (low-rank structure plus n
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -129,3 +130,52 @@ def random_grams(state: dict[str, Tensor], seed: int, rules=None) -> dict[str, T
         factor = torch.randn(cols, 2 * cols, generator=generator, dtype=torch.float64)
         out[name] = (factor @ factor.T / (2 * cols) + 0.1 * torch.eye(cols, dtype=torch.float64)).float()
     return out
+
+
+@dataclass(frozen=True)
+class RegMeanBench:
+    """A real eSpeak NG corpus (train/dev/test) and real Whisper checkpoints with tokenizer files, for the
+    tests of RegMean's Grams through the CLI, export and search paths."""
+
+    data: Path
+    base: Path
+    experts: dict[str, Path]
+
+
+REGMEAN_LANGUAGES = ("de", "es")
+
+
+def build_regmean_bench(root: Path) -> RegMeanBench:
+    """A two-language corpus (8 train, 2 dev, 2 test clips each), an untrained tiny Whisper base with its
+    processor, and two experts around it (base plus scaled noise, saved with the base's tokenizer files).
+    Untrained weights are real weights here: Grams need only real inputs flowing through a real model."""
+    import datasets
+    from tiny_bench_kit import WINDOW_SECONDS, corpus_spec, one_thread, tiny_shape
+
+    from lors_search.speech.corpus import build_corpus
+    from lors_search.whisper.model import build_processor, new_model
+    from lors_search.whisper.tokenizer import restricted_tokenizer
+
+    with one_thread():
+        data = build_corpus(corpus_spec(REGMEAN_LANGUAGES, {"train": 8, "dev": 2, "test": 2}), root / "data",
+                            workers=1, progress=False)
+    corpus = datasets.load_from_disk(str(data))
+    tokenizer = restricted_tokenizer([" " + t for s in corpus.values() for t in (*s["transcript"], *s["translation"])])
+    processor = build_processor(tokenizer, WINDOW_SECONDS)
+    model = new_model(tiny_shape(), tokenizer, seed=0)
+    model.generation_config._from_model_config = False
+    base_state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def save(directory: Path) -> Path:
+        model.save_pretrained(directory)
+        processor.save_pretrained(directory)
+        return directory
+
+    base = save(root / "base")
+    experts = {}
+    for seed, language in enumerate(REGMEAN_LANGUAGES, start=1):
+        generator = torch.Generator().manual_seed(seed)
+        model.load_state_dict({k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+                               for k, v in base_state.items()})
+        experts[language] = save(root / "experts" / language)
+    return RegMeanBench(Path(data), base, experts)

@@ -5,14 +5,13 @@ a missing corpus or an expert of unknown language is refused in one line before 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import datasets
 import pytest
 import torch
 import yaml
-from tiny_bench_kit import WINDOW_SECONDS, corpus_spec, one_thread, tiny_shape
+from merge_fixtures import RegMeanBench as Bench
+from tiny_bench_kit import one_thread
 from transformers import WhisperForConditionalGeneration
 
 from lors_search.cli import main
@@ -20,48 +19,11 @@ from lors_search.checkpoints import load_checkpoint
 from lors_search.merging import MergeParams, merge_state_dicts
 from lors_search.whisper.gram import expert_grams, mean_grams
 
-LANGUAGES = ("de", "es")
-
-
-@dataclass(frozen=True)
-class Bench:
-    data: Path
-    base: Path
-    experts: dict[str, Path]
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory: pytest.TempPathFactory) -> Bench:
-    """A two-language corpus (8 train clips each), an untrained tiny Whisper base with its processor, and two
-    experts around it (base plus scaled noise: real checkpoints with the base's tokenizer files)."""
-    from lors_search.speech.corpus import build_corpus
-    from lors_search.whisper.model import build_processor, new_model
-    from lors_search.whisper.tokenizer import restricted_tokenizer
-
-    root = tmp_path_factory.mktemp("regmean_cli")
-    with one_thread():
-        data = build_corpus(corpus_spec(LANGUAGES, {"train": 8, "dev": 2, "test": 2}), root / "data", workers=1,
-                            progress=False)
-    corpus = datasets.load_from_disk(str(data))
-    tokenizer = restricted_tokenizer([" " + t for s in corpus.values() for t in (*s["transcript"], *s["translation"])])
-    processor = build_processor(tokenizer, WINDOW_SECONDS)
-    model = new_model(tiny_shape(), tokenizer, seed=0)
-    model.generation_config._from_model_config = False
-    base_state = {k: v.clone() for k, v in model.state_dict().items()}
-
-    def save(directory: Path) -> Path:
-        model.save_pretrained(directory)
-        processor.save_pretrained(directory)
-        return directory
-
-    base = save(root / "base")
-    experts = {}
-    for seed, language in enumerate(LANGUAGES, start=1):
-        generator = torch.Generator().manual_seed(seed)
-        model.load_state_dict({k: v + 0.05 * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
-                               for k, v in base_state.items()})
-        experts[language] = save(root / "experts" / language)
-    return Bench(Path(data), base, experts)
+def bench(regmean_bench: Bench) -> Bench:
+    return regmean_bench
 
 
 def run_cli(args: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
