@@ -77,7 +77,8 @@ def run_main_job(args: argparse.Namespace) -> int:
 
     # The shipped spaces name their files through {demo}/{demo-quick}; point both at this build.
     os.environ["LORS_DEMO_DIR"] = str(out)
-    space_file = shipped_space("smoke" if quick else "demo")
+    # The method search with honest selection (issue 10): the winner is chosen on held-out dev clips.
+    space_file = shipped_space("smoke-methods" if quick else "demo-methods")
     name = getattr(args, "name", None) or run_name()
     with tempfile.TemporaryDirectory(prefix="lors-demo-space-") as tmp:
         space_path = Path(tmp) / space_file.name

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from lors_search.space.schema import SearchSpace
 
 SELECTION_FILE = "selection.json"
+WINNER_FILE = "winner.yaml"  # the selected trial's merge config (`lors-search merge --config` reproduces it)
 Progress = Callable[[str], None]
 
 
@@ -181,15 +182,21 @@ def run_selection(space: SearchSpace, run_root: Path, trials: Sequence[Any], pro
         "hypotheses": {"base": base_rows, "experts": expert_rows, "trials": hypotheses},
         "seconds": round(time.perf_counter() - started, 2),
     }
+    winner_record = next(record for record, _ in candidates if record.number == winner.trial)
+    _write_atomic(run_root / WINNER_FILE, winner_record.merge_config_yaml)
     path = run_root / SELECTION_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    _write_atomic(path, json.dumps(document, indent=1) + "\n")
     progress(
         f"selection: winner trial {winner.trial} ({winner.method}), selection {name} {winner.selection_objective:.4f} "
-        f"(search {winner.search_objective:.4f}); {path.name} written in {document['seconds']:.0f} s"
+        f"(search {winner.search_objective:.4f}); its merge config: {run_root / WINNER_FILE}"
     )
     return document
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def read_selection(run_root: Path) -> dict[str, Any] | None:

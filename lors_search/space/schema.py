@@ -440,7 +440,12 @@ class SearchSpace(BaseModel):
             return raw
         if raw.get("methods") is not None:
             # Several methods: each one's ranges live under methods.<name> (checked in _method_spaces).
-            return {"seeds": list(BUILTIN_SEEDS), **raw} if "seeds" not in raw else raw
+            if "seeds" in raw:
+                return raw
+            methods = raw["methods"] if isinstance(raw["methods"], dict) else {}
+            hosts = ("task_arithmetic", "lors", "lowrank", "sparse")
+            seeds = [seed for seed in BUILTIN_SEEDS if seed != "task_arithmetic" or any(h in methods for h in hosts)]
+            return {"seeds": seeds, **raw}
         method = raw.get("method", "lors")
         if not isinstance(method, str) or method not in method_names():
             return raw
@@ -580,7 +585,11 @@ class SearchSpace(BaseModel):
         unknown = [name for name in self.methods if name not in method_names()]
         if unknown:
             raise ValueError(f"methods: unknown merge method {unknown[0]!r} (known: {', '.join(method_names())})")
-        top = [key for key in METHOD_KEYS if key in self.model_fields_set]
+        defaults = {"params": {}, "group_ranges": {}, "scale_per": "global"}  # what a resolved YAML spells out
+        top = [
+            key for key in METHOD_KEYS
+            if key in self.model_fields_set and getattr(self, key) is not None and getattr(self, key) != defaults.get(key)
+        ]
         if top:
             raise ValueError(f"{top[0]}: with methods, give it under methods.<name>.{top[0]}")
         for entry in self.seeds:
@@ -596,7 +605,9 @@ class SearchSpace(BaseModel):
                 self._method_space(name)
             except ValidationError as exc:
                 problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'entry'}: {str(e['msg']).removeprefix('Value error, ')}"
+                    ".".join(map(str, e["loc"])) + ": " + str(e["msg"]).removeprefix("Value error, ")
+                    if e["loc"]
+                    else str(e["msg"]).removeprefix("Value error, ")
                     for e in exc.errors()
                 )
                 raise ValueError(f"methods.{name}: {problems}") from None

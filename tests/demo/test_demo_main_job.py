@@ -1,5 +1,6 @@
 """`lors-search demo`, the README's main job, end to end on the quick build: reuse the build, search
-`smoke.yaml` on local Ray, export the best trial (verified against the trial), write the report."""
+`smoke-methods.yaml` on local Ray, select the winner on the held-out dev clips, export it (verified against
+the trial), write the report."""
 
 from __future__ import annotations
 
@@ -37,12 +38,15 @@ def test_main_job_on_the_quick_build(quick_demo_dir: Path, tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "reused" in out and "search finished" in out
 
-    best = json.loads((runs / "mj" / "best.json").read_text())
+    selection = json.loads((runs / "mj" / "selection.json").read_text())
     exported = json.loads((exports / "mj" / "eval_dev.json").read_text())
     assert (exports / "mj" / "model.safetensors").is_file()
     merged = yaml.safe_load((exports / "mj" / "merge_config.yaml").read_text())
-    assert merged == yaml.safe_load((runs / "mj" / "best.yaml").read_text())
-    assert best["trial"] == exported.get("trial", best["trial"])
+    # The export is the selection's winner, not the search's best (which the held-out clips may overrule).
+    assert merged == yaml.safe_load((runs / "mj" / "winner.yaml").read_text())
+    assert selection["winner"] == exported.get("trial", selection["winner"])
+    winner = next(c for c in selection["candidates"] if c["trial"] == selection["winner"])
+    assert all(winner["selection_objective"] >= c["selection_objective"] for c in selection["candidates"])
     assert (runs / "mj" / "report.html").is_file()
     comparison = json.loads((runs / "mj" / "report_files" / "comparison.json").read_text())
     best_row = next(row for row in comparison if row["kind"] == "best")
