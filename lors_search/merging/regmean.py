@@ -173,10 +173,20 @@ def merge_regmean(experts: Sequence[ExpertMatrix], plan: TensorPlan, out: Tensor
         grams.append(expert.gram)
     alpha = plan.value("alpha")
     scales = plan.scales
+    deltas = [expert.delta for expert in experts]
     if all(scale == scales[0] for scale in scales):
-        add_regmean_([expert.delta for expert in experts], grams, alpha, out, scales[0])
+        # With one scale the unscaled merge depends on alpha alone: a search over the scale (or over other
+        # tensors' parameters) reuses it instead of redoing the products and the (in, in) solve each trial.
+        inputs = (alpha, *deltas, *grams)
+        merged = workspace.memo("regmean", plan.name, inputs)
+        if merged is None:
+            merged = regmean_delta(deltas, grams, alpha)
+            workspace.remember("regmean", plan.name, inputs, merged)
+        if merged.shape != out.shape:
+            raise ValueError(f"out has shape {tuple(out.shape)}, the merged task vector {tuple(merged.shape)}")
+        out.add_(merged.to(out.dtype), alpha=scales[0])
         return
-    scaled = [expert.delta * scale for expert, scale in zip(experts, scales, strict=True)]
+    scaled = [delta * scale for delta, scale in zip(deltas, scales, strict=True)]
     add_regmean_(scaled, grams, alpha, out, 1.0)
 
 

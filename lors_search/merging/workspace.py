@@ -17,6 +17,8 @@ class Workspace:
     def __init__(self) -> None:
         self._buffers: dict[tuple[tuple[int, ...], str, int, torch.dtype], Tensor] = {}
         self._samples: dict[tuple[int, str], Tensor] = {}
+        # Per-tensor results a method may reuse while its inputs are the same objects (RegMean's unscaled merge).
+        self._memo: dict[tuple[str, str], tuple[tuple[object, ...], Tensor]] = {}
 
     def buffer(
         self, shape: torch.Size | tuple[int, ...], device: torch.device, slot: int, dtype: torch.dtype = torch.float32
@@ -42,7 +44,21 @@ class Workspace:
             self._samples[key] = found
         return found
 
+    def memo(self, kind: str, tensor: str, inputs: tuple[object, ...]) -> Tensor | None:
+        """The result stored for (`kind`, `tensor`) when it was computed from `inputs` (compared by identity
+        for tensors, by value otherwise), else None. One entry per (kind, tensor): memory stays bounded."""
+        found = self._memo.get((kind, tensor))
+        if found is None or len(found[0]) != len(inputs):
+            return None
+        same = all(a is b if isinstance(a, Tensor) else a == b for a, b in zip(found[0], inputs, strict=True))
+        return found[1] if same else None
+
+    def remember(self, kind: str, tensor: str, inputs: tuple[object, ...], result: Tensor) -> None:
+        """Store `result` for (`kind`, `tensor`), replacing the previous one (it keeps `inputs` alive)."""
+        self._memo[(kind, tensor)] = (inputs, result)
+
     def clear(self) -> None:
         """Free every buffer (e.g. before a large allocation elsewhere)."""
         self._buffers.clear()
         self._samples.clear()
+        self._memo.clear()

@@ -150,3 +150,29 @@ def test_shared_grams_stay_shared_when_moved_and_through_the_payload() -> None:
     assert back.grams.keys() == prepared.grams.keys()
     assert len({id(g) for g in back.grams.values()}) == 2
     assert all(torch.equal(back.grams[k], prepared.grams[k]) for k in grams)
+
+
+def test_repeated_merges_reuse_the_unscaled_solution_only_while_it_applies() -> None:
+    """A resident merger (the search's worker) merging trial after trial: scale-only changes reuse the stored
+    RegMean solution, a new alpha or per-expert scales recompute; every result equals a fresh one-shot merge."""
+    base, states, grams = tiny_problem(seed=3)
+    prepared = [prepare_expert(base, states[e], name=e, grams=grams[e]) for e in states]
+    merger = PreparedMerger(base, prepared)
+    infos = describe_state(base)
+    trials = [
+        {"alpha": 0.9, "scale": 1.0},
+        {"alpha": 0.9, "scale": 0.5},
+        {"alpha": 0.3, "scale": 0.5},
+        {"alpha": 0.9, "scale": 2.0},
+    ]
+    for values in trials:
+        params = MergeParams(method="regmean", params=values)
+        merged = merger.merge("regmean", resolve_plan(params, infos, list(states)))
+        fresh = merge_state_dicts(base, states, params, grams=grams)
+        assert all(torch.equal(merged[key], fresh[key]) for key in base), values
+    per_expert = MergeParams.model_validate({
+        "method": "regmean", "overrides": [{"select": {"expert": "e0"}, "set": {"scale": 0.1}}],
+    })
+    merged = merger.merge("regmean", resolve_plan(per_expert, infos, list(states)))
+    want = expected(base, states, grams, alpha=0.9, scales=[0.1, 1.0, 1.0], dense_scale=1 / 3)
+    np.testing.assert_allclose(merged[FC1].double().numpy(), want[FC1], rtol=0, atol=2e-5)
