@@ -172,3 +172,26 @@ def test_console_entry_point_exit_code_and_stderr(tiny, tmp_path: Path) -> None:
         "lors-search merge: error: --density: Input should be less than or equal to 1"
     ]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "flags", "params"),
+    [
+        ("iso_c", ["--scale", "1.2", "--dense-scale", "0.4"], {"scale": 1.2, "dense_scale": 0.4}),
+        ("iso_cts", ["--common-fraction", "0.6"], {"common_fraction": 0.6}),
+        ("tsv_m", ["--scale", "0.9", "--sv-fraction", "0.5"], {"scale": 0.9, "sv_fraction": 0.5}),
+    ],
+)
+def test_interference_methods_round_trip_through_from_pretrained(
+    tiny, tmp_path: Path, capsys, method: str, flags: list[str], params: dict[str, float]
+) -> None:
+    out = tmp_path / method
+    args = ["--base", tiny.base_dir, *(a for name, path in tiny.expert_dirs.items() for a in ("--expert", f"{name}={path}")),
+            "--method", method, *flags, "--out", out]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 0 and stderr == ""
+    state = WhisperForConditionalGeneration.from_pretrained(out).state_dict()
+    expected = merge_state_dicts(tiny.base, dict(tiny.experts), MergeParams(method=method, params=params))
+    assert all(torch.equal(state[name], tensor) for name, tensor in expected.items())
+    saved = load_merge_config(out / "merge_config.yaml")
+    assert saved.method == method and saved.params.given() == params
