@@ -207,3 +207,18 @@ def test_default_seeds_fit_every_method(tree: Path) -> None:
         exact = method in ("task_arithmetic", "sparse", "lowrank", "lors")
         expected = ["paper_defaults", "task_arithmetic"] if exact else ["paper_defaults"]
         assert [name for name, _ in space.named_seed_points()] == expected, method
+
+
+def test_shipped_method_spaces_load(fake_demo: Path) -> None:
+    methods = load_search_space(REPO / "search_spaces" / "demo-methods.yaml")
+    assert set(methods.method_names) == {"task_arithmetic", "lors", "ties", "dare", "iso_c", "iso_cts", "tsv_m"}
+    assert [name for name, _ in methods.named_seed_points()] == list(methods.method_names)
+    assert methods.selection is not None and methods.search_part(120) == 80
+    assert methods.budget.num_samples == 240
+    ada = load_search_space(REPO / "search_spaces" / "demo-adamerging.yaml")
+    assert ada.searcher.algorithm == "cmaes" and len(ada.param_names()) == 21  # 4 layers x 5 experts + outside
+    shutil.rmtree(fake_demo / "experts" / "ca")
+    shutil.rmtree(fake_demo / "experts" / "it")
+    smoke = load_search_space(REPO / "search_spaces" / "smoke-methods.yaml")
+    assert set(smoke.method_names) == {"task_arithmetic", "lors", "iso_c", "tsv_m"}
+    assert smoke.search_part(16) == 10
