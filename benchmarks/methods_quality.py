@@ -34,6 +34,7 @@ PAPER_DEFAULTS = {
     "iso_c (paper)": MergeParams(method="iso_c"),
     "iso_cts (paper)": MergeParams(method="iso_cts"),
     "tsv_m (paper)": MergeParams(method="tsv_m"),
+    "regmean (paper)": MergeParams(method="regmean"),
 }
 TA, LORS = "task_arithmetic 1/N", "lors (paper)"
 
@@ -72,10 +73,18 @@ class Bench:
         self.target = self.model.state_dict()
         self.infos = describe_state(self.base_state)
         self.batch_size = batch_size
+        from lors_search.checkpoints import load_checkpoint
+        from lors_search.whisper.gram import GramSource, merge_grams
+
         experts = []
         for language in self.languages:
             model, _ = load_model_dir(demo / "experts" / language)
-            experts.append(prepare_expert(self.base_state, model.state_dict(), max_rank=10_000, name=language))
+            # RegMean's Grams: 64 train clips of the expert's own subset, as the search's expert actors take them.
+            source = GramSource(str(demo / "data"), language, subset="expert", cache_dir=str(demo / "data" / "grams"))
+            grams, _ = merge_grams(load_checkpoint(str(demo / "experts" / language)), source)
+            experts.append(
+                prepare_expert(self.base_state, model.state_dict(), max_rank=10_000, name=language, grams=grams)
+            )
         self.merger = PreparedMerger(self.base_state, experts)
 
     def decode(self, model: Any, split: str, languages: list[str] | None = None) -> tuple[Hypothesis, ...]:
