@@ -12,6 +12,7 @@ used for any choice here: every searched configuration was chosen on dev.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -97,19 +98,36 @@ class Bench:
         return self.decode(self.model, split)
 
 
-def table(bench: Bench, models: dict[str, MergeParams], split: str, rounds: int) -> list[dict[str, Any]]:
-    base_model, _ = load_model_dir(bench.demo / "base")
-    base = bench.decode(base_model, split)
-    experts: list[Hypothesis] = []
+def cached(cache: Path | None, key: str, make: Any) -> tuple[Any, ...]:
+    """Decoded rows of `key` from the cache directory (JSON), or made and stored there."""
+    from lors_search.evaluation.bootstrap import rows_from_dicts
+
+    path = None if cache is None else cache / (key.replace("/", "_").replace(" ", "_") + ".json")
+    if path is not None and path.is_file():
+        return rows_from_dicts(json.loads(path.read_text(encoding="utf-8")))
+    rows = make()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fields = ("id", "language", "task", "reference", "hypothesis")
+        path.write_text(json.dumps([{f: getattr(row, f) for f in fields} for row in rows]), encoding="utf-8")
+    return rows
+
+
+def table(bench: Bench, models: dict[str, MergeParams], split: str, rounds: int, cache: Path | None = None) -> list[dict[str, Any]]:
+    def unmerged(path: Path, languages: list[str] | None = None) -> tuple[Hypothesis, ...]:
+        model, _ = load_model_dir(path)
+        return bench.decode(model, split, languages)
+
+    base = cached(cache, f"{split}-base", lambda: unmerged(bench.demo / "base"))
+    experts: list[Any] = []
     for language in bench.languages:
-        model, _ = load_model_dir(bench.demo / "experts" / language)
-        experts.extend(bench.decode(model, split, [language]))
-    rows = {"base": base}
-    multitask, _ = load_model_dir(bench.demo / "multitask")
-    rows["multitask"] = bench.decode(multitask, split)
+        experts.extend(cached(cache, f"{split}-expert-{language}", lambda: unmerged(bench.demo / "experts" / language, [language])))
+    rows = {"base": base, "multitask": cached(cache, f"{split}-multitask", lambda: unmerged(bench.demo / "multitask"))}
     for name, params in models.items():
         started = time.perf_counter()
-        rows[name] = bench.merged(params, split)
+        # The key holds the parameters, so a cached row is never another configuration's.
+        key = f"{split}-{params.method}-{hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16]}"
+        rows[name] = cached(cache, key, lambda: bench.merged(params, split))
         log(f"{split}: {name} in {time.perf_counter() - started:.1f} s")
     result = bootstrap_scores(rows, base, experts, rounds=rounds, seed=0, asr_error="cer")
     out = []
@@ -161,6 +179,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--cache", type=Path, help="directory keeping decoded hypotheses between invocations")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bench = Bench(args.demo, args.batch_size)
@@ -169,7 +188,7 @@ def main() -> None:
         models.update(run_models(args.run))
     document: dict[str, Any] = {}
     for split in args.splits.split(","):
-        document[split] = table(bench, models, split, args.rounds)
+        document[split] = table(bench, models, split, args.rounds, args.cache)
         print(markdown(document[split], split) + "\n", flush=True)
     if args.json:
         args.json.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
