@@ -1,7 +1,7 @@
 """`build_report`: a search run -> one HTML page and its PNG plots (objective by trial, per-layer heatmap of the
 best configuration, Pareto front of multi-objective runs), the per-language comparison of the best merge with
 the base, the experts, task arithmetic, paper-default LoRS and the `compare` models on dev (and, asked for, on
-test), every trial, and how to open the study in optuna-dashboard. Written atomically.
+test), the candidates of honest selection (selection.json) with their search, held-out and test scores, every trial, and how to open the study in optuna-dashboard. Written atomically.
 """
 
 from __future__ import annotations
@@ -89,6 +89,29 @@ def _headline_section(columns: list[Any], dev_split: str, asr_error: str, test: 
         '<section id="headline"><h2>How much of the experts\' quality did the merge keep?</h2>'
         + "\n".join(parts) + "</section>"
     )
+
+
+def _selection_section(
+    selection: dict[str, Any], space: Any, columns: list[Any], candidates: list[Any], tmp: Path, say: Progress
+) -> str:
+    """The Selection section (search, held-out and, given test columns, test scores of every candidate) and its
+    numbers as JSON in the files folder."""
+    from lors_search.report.selection import TABLE_FILE, SplitRows, selection_html, selection_table
+
+    objective = getattr(space, "objective", None)
+    weights = None if objective is None else {"transcribe": objective.asr_weight, "translate": objective.st_weight}
+    test = None
+    by_kind = {column.kind: column for column in columns}
+    if "base" in by_kind and "expert" in by_kind:
+        test = SplitRows(
+            by_kind["base"].test_rows or (),
+            by_kind["expert"].test_rows or (),
+            {int(column.label.removeprefix("trial ")): column.test_rows or () for column in candidates},
+        )
+    say("bootstrapping the selection candidates" + (" on the selection part and test" if test else ""))
+    data = selection_table(selection, asr_error=getattr(objective, "asr_error", "wer"), weights=weights, test=test)
+    (tmp / TABLE_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return selection_html(data)
 
 
 def build_report(
@@ -197,11 +220,20 @@ def build_report(
             )
 
         # ---- comparison -----------------------------------------------------------------------------------
+        from lors_search.search.selection import read_selection
+
+        selection = read_selection(run.root)
         columns = []
+        candidates: list[Any] = []
         if compare and best is not None:
             from lors_search.report.compare import compare_models
 
-            columns = compare_models(run, best, test=test, device=device, progress=say, bar=bar)
+            if selection is not None and test:
+                numbers = [int(c["trial"]) for c in selection["candidates"]]
+                candidates = [run.trials[n] for n in numbers if n in run.trials]
+            columns = compare_models(run, best, test=test, device=device, progress=say, bar=bar, candidates=candidates)
+            candidates = [column for column in columns if column.kind == "candidate"]
+            columns = [column for column in columns if column.kind != "candidate"]
             asr_metric = getattr(getattr(space, "objective", None), "asr_error", "wer")
             headline = _headline_section(columns, data_split(space), asr_metric, test, say)
             if headline:
@@ -234,6 +266,9 @@ def build_report(
             )
         elif best is None:
             sections.append('<section id="dev"><h2>Dev comparison</h2><p>No complete full-fidelity trial yet.</p></section>')
+        if selection is not None:  # after the headline: how the winner was chosen
+            at = 3 if len(sections) > 2 and sections[2].startswith('<section id="headline"') else 2
+            sections.insert(at, _selection_section(selection, space, columns if test else [], candidates, tmp, say))
 
         # ---- every trial ----------------------------------------------------------------------------------
         rows = []

@@ -35,7 +35,7 @@ class ModelScores:
     they were computed from (for the bootstrap; the best's dev cells are the search's own measurement)."""
 
     label: str
-    kind: str  # best | base | expert | task_arithmetic | paper_lors | compare
+    kind: str  # best | base | expert | task_arithmetic | paper_lors | compare | candidate (selection, test only)
     dev: Cells = field(default_factory=dict)
     test: Cells | None = None
     note: str = ""
@@ -147,8 +147,11 @@ def compare_models(
     progress: Progress | None = None,
     bar: bool = False,
     cache: bool = True,
+    candidates: Sequence[TrialRecord] = (),
 ) -> list[ModelScores]:
-    """The comparison columns, best merge first. `cache`: reuse and keep rows in the dataset's score cache."""
+    """The comparison columns, best merge first. `cache`: reuse and keep rows in the dataset's score cache.
+    `candidates` (with `test`): trials decoded on test only, as columns of kind "candidate" at the end (the
+    selection section's test scores), merged with the same prepared experts."""
     say = progress or (lambda message: None)
     device = torch.device(device)
     space = run.space()
@@ -157,9 +160,15 @@ def compare_models(
     config, grams = space_gram_sources(best.merge_config(), space)
     columns: list[ModelScores] = []
     store = ScoreCache(data.path) if cache else None
+    others = []  # (trial, its merge params) of the candidates; RegMean ones add their Gram sources
+    for record in candidates if test else ():
+        other_config, other_grams = space_gram_sources(record.merge_config(), space)
+        grams = {**other_grams, **grams}
+        others.append((record.number, other_config.merge_params()))
 
     builder = MergeBuilder.from_config(config, device=device, progress=say)
-    plans = [builder.plan(params) for params in (config.merge_params(), _task_arithmetic(), _paper_lors())]
+    all_params = (config.merge_params(), _task_arithmetic(), _paper_lors(), *(params for _, params in others))
+    plans = [builder.plan(params) for params in all_params]
     builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)), grams)
     scorer = _Scorer(config.base, data, n_dev, device, bar, store)
     splits = (data.split, "test") if test else (data.split,)
@@ -191,6 +200,14 @@ def compare_models(
     ):
         merged(params)
         columns.append(scored(label, kind))
+
+    selection = []
+    for number, params in others:
+        merged(params)
+        before = store.misses if store else 0
+        test_cells, test_rows = scorer.score("test")
+        say(f"{'cached' if store is not None and store.misses == before else 'scored'} candidate trial {number} on test")
+        selection.append(ModelScores(f"trial {number}", "candidate", test=test_cells, test_rows=test_rows))
 
     builder.restore_base(scorer.target)
     scorer.changed()
@@ -227,4 +244,4 @@ def compare_models(
         cached = store is not None and store.misses == misses
         say(f"{'cached' if cached else 'scored'} {name} ({path}) on {' and '.join(splits)}")
         columns.append(other)
-    return columns
+    return columns + selection
