@@ -172,7 +172,7 @@ def test_report_default_location(single_run: Path, tmp_path: Path) -> None:
 
 
 def test_interrupted_report_leaves_previous_one(single_run: Path, tmp_path: Path, monkeypatch) -> None:
-    import lors_search.report.plots as plots
+    import lors_search.report.layerwise as layerwise
 
     html = tmp_path / "report.html"
     assert main(["report", str(single_run), "--out", str(html), "--no-compare", "--device", "cpu"]) == 0
@@ -182,7 +182,8 @@ def test_interrupted_report_leaves_previous_one(single_run: Path, tmp_path: Path
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(plots, "heatmap_plot", interrupted)
+    # Ctrl-C after the history plot is written, while the best trial's layer-by-layer plot is drawn.
+    monkeypatch.setattr(layerwise, "layerwise_plot", interrupted)
     assert main(["report", str(single_run), "--out", str(html), "--no-compare", "--device", "cpu"]) == 130
     assert html.read_bytes() == before
     assert (tmp_path / "report_files" / "history.png").read_bytes() == history
