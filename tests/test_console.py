@@ -15,10 +15,15 @@ def test_foreign_output_goes_to_the_run_log(tmp_path: Path, capsys) -> None:
 
     run = tmp_path / "runs" / "r1"
     before = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate) for name in ("ray", "optuna")}
+    # Optuna's default verbosity (INFO), whatever earlier tests in this process set (reading a study for a
+    # report sets WARNING, process-wide): the study-created record must reach the log, not be filtered out.
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
     try:
         _check(run, capsys, optuna, tune_output)
     finally:
         console.release_foreign_output()
+        optuna.logging.set_verbosity(verbosity)
     after = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate) for name in ("ray", "optuna")}
     assert after == before and not hasattr(tune_output, "print")  # released: as it was
 
