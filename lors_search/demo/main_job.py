@@ -50,6 +50,22 @@ def _cli(argv: list[str]) -> int:
 
 
 def run_main_job(args: argparse.Namespace) -> int:
+    from lors_search.console import MAIN_JOB_ENV
+
+    # The job sets two variables for the commands it runs; a caller in the same process (a test, a notebook)
+    # gets its environment back, so a later `search` prints its hints and finds its own demo directory.
+    saved = {name: os.environ.get(name) for name in (MAIN_JOB_ENV, "LORS_DEMO_DIR")}
+    try:
+        return _main_job(args)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _main_job(args: argparse.Namespace) -> int:
     from lors_search.cli.demo import run_build
     from lors_search.demo.paths import default_demo_dir
     from lors_search.console import MAIN_JOB_ENV
