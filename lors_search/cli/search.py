@@ -133,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
     from lors_search.cli.guards import check_search_output
 
     check_search_output(args.runs_dir, name, space, resume=args.resume)  # name, inputs, writable; before Ray
+    if not args.cleanup:
+        from lors_search.evaluation.preflight import check_search_inputs
+
+        check_search_inputs(space, strict=True)  # weights and audio present: what actors would fail on later
     run_dir = check_run_dir(args.runs_dir, name, args.resume or args.cleanup)
     if args.cleanup:
         if not _reap(run_dir):
