@@ -114,6 +114,12 @@ class WorkerActor:
             "runs": self.runs,
         }
 
+    def weights_changed(self) -> None:
+        """The resident weights were overwritten outside `run` (a reference model, a merge from MergeParams):
+        forget which trial they hold and every hypothesis decoded with them."""
+        self._key = None
+        self.evaluator.reset()
+
     def run(self, flat_params: Mapping[str, Any], n_per_language: int | None = None) -> dict[str, Any]:
         """Merge `flat_params` into the resident model (skipped when they are the ones already merged) and
         evaluate the first `n_per_language` dev clips per language (None: all)."""

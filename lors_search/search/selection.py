@@ -74,8 +74,7 @@ def _decode_state(worker: WorkerActor, state: Mapping[str, torch.Tensor], first:
         for name, tensor in state.items():
             if name in worker.target:
                 worker.target[name].copy_(tensor)
-    worker._key = None  # the resident weights hold no trial's merge any more
-    worker.evaluator.reset()
+    worker.weights_changed()
     return _rows(worker.evaluator.evaluate(None, from_rank=first).hypotheses)
 
 
@@ -84,8 +83,7 @@ def _decode_merge(worker: WorkerActor, params: MergeParams, first: int) -> list[
 
     plan = resolve_plan(params, worker.infos, worker.merger.expert_names, worker.spec.rules)
     worker.merger.merge_into(worker.target, params.method, plan)
-    worker._key = None
-    worker.evaluator.reset()
+    worker.weights_changed()
     return _rows(worker.evaluator.evaluate(None, from_rank=first).hypotheses)
 
 
