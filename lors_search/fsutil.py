@@ -7,8 +7,10 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from lors_search.errors import UserError
 
@@ -162,3 +164,36 @@ def create_private_file(path: str | os.PathLike[str], text: str) -> bool:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     return True
+
+
+@contextlib.contextmanager
+def preserved_environment(names: Iterable[str]) -> Iterator[None]:
+    """Give the caller back these environment variables after the block (values, or their absence), whatever
+    the block set, also on error."""
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for a block only."""
+    with preserved_environment(values):
+        os.environ.update(values)
+        yield
+
+
+def read_json_if_present(path: Path) -> Any | None:
+    """The JSON document at `path`, None when there is no file; one-line UserError when it is unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}") from None

@@ -54,15 +54,10 @@ def run_main_job(args: argparse.Namespace) -> int:
 
     # The job sets two variables for the commands it runs; a caller in the same process (a test, a notebook)
     # gets its environment back, so a later `search` prints its hints and finds its own demo directory.
-    saved = {name: os.environ.get(name) for name in (MAIN_JOB_ENV, "LORS_DEMO_DIR")}
-    try:
+    from lors_search.fsutil import preserved_environment
+
+    with preserved_environment((MAIN_JOB_ENV, "LORS_DEMO_DIR")):
         return _main_job(args)
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _main_job(args: argparse.Namespace) -> int:

@@ -161,13 +161,9 @@ class SearchRun:
 
     @cached_property
     def best(self) -> dict[str, Any] | None:
-        path = self.root / "best.json"
-        if not path.is_file():
-            return None
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read {path}: {exc}") from None
+        from lors_search.fsutil import read_json_if_present
+
+        return read_json_if_present(self.root / "best.json")
 
     def is_full_fidelity(self, trial: TrialRecord) -> bool:
         rungs = self.fidelity

@@ -114,6 +114,14 @@ class WorkerActor:
             "runs": self.runs,
         }
 
+    def load_state(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Copy an unmerged model's tensors (the base, an expert) into the resident weights."""
+        with torch.no_grad():
+            for name, tensor in state.items():
+                if name in self.target:
+                    self.target[name].copy_(tensor)
+        self.weights_changed()
+
     def weights_changed(self) -> None:
         """The resident weights were overwritten outside `run` (a reference model, a merge from MergeParams):
         forget which trial they hold and every hypothesis decoded with them."""
@@ -162,12 +170,7 @@ class WorkerActor:
         from lors_search.evaluation.evaluator import Evaluator
 
         started = time.perf_counter()
-        self._key = None  # the resident weights no longer hold any trial's merge
-        with torch.no_grad():
-            state = self.merger.base if source is None else load_checkpoint(source).state_dict
-            for name, tensor in state.items():
-                if name in self.target:
-                    self.target[name].copy_(tensor)
+        self.load_state(self.merger.base if source is None else load_checkpoint(source).state_dict)
         data = self.spec.data
         eval_set = (
             self.eval_set

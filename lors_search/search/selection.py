@@ -70,11 +70,7 @@ def _cells(rows: Sequence[Mapping[str, str]]) -> dict[str, dict[str, Any]]:
 
 def _decode_state(worker: WorkerActor, state: Mapping[str, torch.Tensor], first: int) -> list[dict[str, str]]:
     """Hypotheses of an unmerged model (the base or an expert) on the selection part."""
-    with torch.no_grad():
-        for name, tensor in state.items():
-            if name in worker.target:
-                worker.target[name].copy_(tensor)
-    worker.weights_changed()
+    worker.load_state(state)
     return _rows(worker.evaluator.evaluate(None, from_rank=first).hypotheses)
 
 
@@ -199,10 +195,6 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def read_selection(run_root: Path) -> dict[str, Any] | None:
     """selection.json of a run, or None when the run has none."""
-    path = run_root / SELECTION_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}") from None
+    from lors_search.fsutil import read_json_if_present
+
+    return read_json_if_present(run_root / SELECTION_FILE)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from lors_search.errors import UserError
-from lors_search.fsutil import atomic_output_dir, atomic_write_text
+from lors_search.fsutil import atomic_output_dir, atomic_write_text, environment
 from lors_search.speech.plan import ClipJob, CorpusPlan, PlannedClip, plan_corpus
 from lors_search.speech.spec import SPLITS, CorpusSpec, Split, load_corpus_spec, parse_corpus_spec
 from lors_search.speech.synth import SAMPLING_RATE, RenderedClip, render_chunk
@@ -228,16 +227,8 @@ def _renderer(workers: int) -> Iterator[Callable[[list[PlannedClip]], Iterator[R
         return
     # One BLAS thread per worker: the workers already fill the cores, and idle BLAS threads spinning
     # beside them made a 2-worker build slower than a 1-worker one on this 2-core machine (measured).
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    os.environ.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
-    try:
+    with environment(dict.fromkeys(_THREAD_VARIABLES, "1")):
         pool = multiprocessing.get_context("spawn").Pool(workers)  # the workers start here, with that environment
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     with pool:
         yield lambda clips: (clip for chunk in pool.imap(render_chunk, _chunks(clips)) for clip in chunk)
 
