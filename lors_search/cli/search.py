@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("space", metavar="SPACE.yaml", help="search space (see search_spaces/ and docs/search-space.md)")
     parser.add_argument("--name", metavar="RUN", help="run name (default: the space's name)")
     parser.add_argument(
+        "--methods", metavar="M[,M...]",
+        help="search only these of a methods space's methods, with its ranges (e.g. tsv_m to search TSV-M alone); "
+        "the run is named <space name>-<m1>+<m2> unless --name is given",
+    )
+    parser.add_argument(
         "--num-samples", type=int, metavar="N",
         help="the run's budget in finished trials (default: the space's; with --resume the run's, or a larger N to extend it)",
     )
@@ -122,7 +127,8 @@ def _select(space: Any, root: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from lors_search.space import load_search_space
 
-    space = load_search_space(args.space)  # every problem is a one-line UserError, before Ray starts
+    only = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
+    space = load_search_space(args.space, only_methods=only)  # every problem is a one-line UserError, before Ray starts
     if args.num_samples is not None and args.num_samples < 1:
         raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
     if args.workers is not None and args.workers < 1:

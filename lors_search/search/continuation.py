@@ -39,6 +39,7 @@ class Continuation:
     asked: int = 0
     redo: tuple[int, ...] = ()
     rung_records: Mapping[float, Mapping[int, float]] = field(default_factory=dict)
+    trial_params: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)  # of the trials in rung_records
 
     @property
     def new(self) -> int:
@@ -69,13 +70,15 @@ def plan_continuation(
     asked = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
     redo = tuple(sorted(t.number for t in asked if t.number not in table.rows))
     records: dict[float, dict[int, float]] = {}
+    params: dict[int, Mapping[str, Any]] = {}
     for trial in asked:
         if trial.number not in table.rows:
             continue  # run again: its rung scores are recorded when it reaches them
         for step, value in trial.intermediate_values.items():
             if 1 <= step <= len(levels) and math.isfinite(value):
                 records.setdefault(levels[step - 1], {})[trial.number] = float(value)
-    return Continuation(budget=budget, asked=len(asked), redo=redo, rung_records=records)
+                params[trial.number] = trial.params
+    return Continuation(budget=budget, asked=len(asked), redo=redo, rung_records=records, trial_params=params)
 
 
 def _tell_recorded(study: optuna.Study, table: TrialTable, objective_names: Sequence[str]) -> None:
@@ -91,16 +94,21 @@ def _tell_recorded(study: optuna.Study, table: TrialTable, objective_names: Sequ
             study.tell(trial.number, None, state=TrialState.PRUNED if state == TrialState.PRUNED else TrialState.FAIL)
 
 
-def seed_rung_records(scheduler: Any, records: Mapping[float, Mapping[int, float]]) -> None:
-    """Put earlier trials' rung scores into an ASHA scheduler (Ray 2.60's `_brackets[*]._rungs`, a list of
-    (milestone, {trial id: metric_op * score})), as its own `on_result` would have recorded them."""
+def seed_rung_records(
+    scheduler: Any, records: Mapping[float, Mapping[int, float]], params: Mapping[int, Mapping[str, Any]] = {}
+) -> None:
+    """Put earlier trials' rung scores into a `SeedFirstASHA` (Ray 2.60's `_Bracket._rungs`, a list of
+    (milestone, {trial id: metric_op * score})), as its own `on_result` would have recorded them: each in the
+    rungs of its trial's group (its method, in a methods search; `params` are the trials' flat parameters)."""
     if scheduler is None or not records:
         return
     op = float(scheduler._metric_op or 1.0)
-    for bracket in scheduler._brackets:
-        for milestone, recorded in bracket._rungs:
-            for number, value in sorted(records.get(float(milestone), {}).items()):
-                recorded[f"earlier-{number}"] = op * value
+    for level, scores in records.items():
+        for number, value in sorted(scores.items()):
+            bracket = scheduler.bracket_for(scheduler.group_of(params.get(number, {})))
+            for milestone, recorded in bracket._rungs:
+                if float(milestone) == float(level):
+                    recorded[f"earlier-{number}"] = op * value
 
 
 class ContinuingOptunaSearch(FidelityOptunaSearch):

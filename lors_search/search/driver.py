@@ -102,6 +102,7 @@ def _build_tuner(
     from lors_search.search.scheduler import SeedFirstASHA
     from lors_search.search.searcher import FIDELITY_KEY
     from lors_search.search.seeding import TrialSeededSampler
+    from lors_search.space.sampler import METHOD_PARAM
     from lors_search.search.storage import StudyStorage
 
     names = space.objective_names()
@@ -130,8 +131,9 @@ def _build_tuner(
             max_t=levels[-1],
             grace_period=levels[0],
             reduction_factor=space.fidelity.reduction_factor,
+            group_key=METHOD_PARAM if space.methods else None,  # each method is pruned against its own trials
         )
-        seed_rung_records(scheduler, continuation.rung_records)
+        seed_rung_records(scheduler, continuation.rung_records, continuation.trial_params)
     budget = space.budget
     recorder = make_recorder(run_dir, space, levels[-1])
     tuner = tune.Tuner(
@@ -273,7 +275,7 @@ def run_search(
             run["num_samples"] = budget
             run_dir.write_run(run)
             progress(f"scoring the references (base, {len(space.experts)} expert(s)) at rungs {list(rungs)}")
-            references = compute_references(runtime, rungs)
+            references = compute_references(runtime, rungs, progress)
             per_rung = _per_rung(references, rungs)
             try:
                 from lors_search.space.objective import check_references

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,15 @@ from lors_search.space.validate import SpaceProblem, check_space
 RESOLVED_HEADER = "# Resolved lors_search search space: every default explicit, every path absolute.\n"
 
 
-def load_search_space(path: str | os.PathLike[str], *, check_paths: bool = True) -> SearchSpace:
+def load_search_space(
+    path: str | os.PathLike[str], *, check_paths: bool = True, only_methods: Sequence[str] | None = None
+) -> SearchSpace:
     """Read, validate and check the search space at `path`.
 
     check_paths False skips the checks that need files (for templates): base/expert/data paths, data languages;
     rank bounds and seeds are still checked when the base's shape is known without files (a public OpenAI
-    Whisper Hub id). Raises UserError("search space <file>: <field>: <problem>").
+    Whisper Hub id). `only_methods` keeps these of a methods space's methods (each searched with the ranges the
+    file gives it) and names the space `<name>-<m1>+<m2>`. Raises UserError("search space <file>: <field>: <problem>").
     """
     file = Path(path)
     label = f"search space {file}"
@@ -41,6 +45,8 @@ def load_search_space(path: str | os.PathLike[str], *, check_paths: bool = True)
         raise UserError(f"{label} must be a YAML mapping (base, experts, data, ...)")
     raw = expand_paths(raw, file.resolve().parent)
     raw.setdefault("name", file.stem)
+    if only_methods is not None:
+        raw = _restrict_methods(raw, only_methods, label)
     return space_from_dict(raw, label, check_paths=check_paths)
 
 
@@ -111,3 +117,16 @@ def describe_errors(exc: ValidationError) -> str:
             message = "missing (required)"
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(dict.fromkeys(parts))
+
+
+def _restrict_methods(raw: dict[str, Any], only: Sequence[str], label: str) -> dict[str, Any]:
+    """The space with only these of its `methods:` (searching one method alone, or a few, with the same ranges)."""
+    methods = raw.get("methods")
+    if not isinstance(methods, dict):
+        raise UserError(f"{label} has no methods: section to choose from (--methods needs a methods search space)")
+    unknown = [name for name in only if name not in methods]
+    if unknown or not only:
+        given = ", ".join(methods)
+        raise UserError(f"{label}: --methods {unknown[0] if unknown else '(empty)'} is not one of its methods ({given})")
+    kept = list(dict.fromkeys(only))
+    return {**raw, "methods": {name: methods[name] for name in kept}, "name": f"{raw['name']}-{'+'.join(kept)}"}

@@ -42,6 +42,9 @@ class SpaceSampler:
         return f"SpaceSampler({len(self.params)} parameters)"
 
 
+METHOD_PARAM = "method"  # the categorical parameter of a search over several methods
+
+
 class MethodSampler:
     """The define-by-run space over several methods: `method` is a categorical parameter and only the chosen
     method's parameters (named `<method>/<name>`) are suggested, so TPE models each method's parameters
@@ -52,10 +55,10 @@ class MethodSampler:
 
     @property
     def names(self) -> list[str]:
-        return ["method", *(name for sampler in self.samplers.values() for name in sampler.names)]
+        return [METHOD_PARAM, *(name for sampler in self.samplers.values() for name in sampler.names)]
 
     def __call__(self, trial: optuna.Trial) -> None:
-        method = trial.suggest_categorical("method", list(self.samplers))
+        method = trial.suggest_categorical(METHOD_PARAM, list(self.samplers))
         self.samplers[str(method)](trial)
         return None
 

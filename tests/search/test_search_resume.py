@@ -126,6 +126,17 @@ def test_asha_rungs_are_rebuilt_with_the_mode_sign() -> None:
     assert rungs[1.0] == {"earlier-0": -0.3, "earlier-1": -0.5} and rungs[2.0] == {"earlier-0": -0.2}
 
 
+def test_rung_records_go_back_into_their_methods_rungs() -> None:
+    scheduler = SeedFirstASHA(time_attr=FIDELITY_KEY, metric="objective", mode="max", max_t=2.0,
+                              grace_period=1.0, reduction_factor=2, group_key="method")
+    params = {0: {"method": "iso_c"}, 1: {"method": "ties"}, 2: {"method": "iso_c"}}
+    seed_rung_records(scheduler, {1.0: {0: 0.9, 1: 0.4, 2: 0.8}, 2.0: {0: 0.85}}, params)
+    iso = {milestone: recorded for milestone, recorded in scheduler.bracket_for("iso_c")._rungs}
+    ties = {milestone: recorded for milestone, recorded in scheduler.bracket_for("ties")._rungs}
+    assert iso[1.0] == {"earlier-0": 0.9, "earlier-2": 0.8} and iso[2.0] == {"earlier-0": 0.85}
+    assert ties[1.0] == {"earlier-1": 0.4} and ties[2.0] == {}
+
+
 def test_trial_seeded_sampler_draws_depend_on_the_trial_number_only() -> None:
     def run(study: optuna.Study, n: int) -> list[dict]:
         out = []

@@ -71,6 +71,38 @@ def test_asha_records_seeds_at_every_rung_but_never_stops_them_early() -> None:
     assert scheduler.on_trial_result(None, seed_a, result(9.0, 0.5)) == TrialScheduler.STOP  # done at the top
 
 
+def test_asha_with_a_group_key_cuts_each_method_against_its_own_trials_only() -> None:
+    scheduler = SeedFirstASHA(time_attr=FIDELITY_KEY, metric="objective", mode="max", max_t=9,
+                              grace_period=1, reduction_factor=3, group_key="method")
+    strong = [Trial("fn", config={"params": {"method": "iso_c", "x": i}}, stub=True) for i in range(3)]
+    weak = [Trial("fn", config={"params": {"method": "ties", "x": i}}, stub=True) for i in range(3)]
+    for trial in (*strong, *weak):
+        scheduler.on_trial_add(None, trial)
+    result = lambda level, value: {FIDELITY_KEY: level, "objective": value}  # noqa: E731
+    for trial, value in zip(strong, (0.9, 0.8, 0.85)):
+        scheduler.on_trial_result(None, trial, result(1.0, value))
+    # With shared rungs 0.5 would be far below the cut of 0.8-0.9 set by Iso-C; against TIES's own trials it is
+    # the first score (no cut yet), then 0.4 falls below TIES's cut (2/3 percentile of 0.5, 0.4 = 0.4667) ...
+    assert scheduler.on_trial_result(None, weak[0], result(1.0, 0.5)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, weak[1], result(1.0, 0.4)) == TrialScheduler.STOP
+    # ... while 0.6 beats it (2/3 percentile of 0.5, 0.4, 0.6 = 0.5333).
+    assert scheduler.on_trial_result(None, weak[2], result(1.0, 0.6)) == TrialScheduler.CONTINUE
+    rungs = {milestone: recorded for milestone, recorded in scheduler.bracket_for("ties")._rungs}
+    assert sorted(rungs[1]) == sorted(trial.trial_id for trial in weak)
+    assert all(not recorded for _, recorded in scheduler._brackets[0]._rungs)  # nothing in the shared rungs
+
+
+def test_asha_without_a_group_key_keeps_one_set_of_rungs() -> None:
+    scheduler = SeedFirstASHA(time_attr=FIDELITY_KEY, metric="objective", mode="max", max_t=9,
+                              grace_period=1, reduction_factor=3)
+    trials = [Trial("fn", config={"params": {"method": name}}, stub=True) for name in ("iso_c", "ties", "ties")]
+    for trial in trials:
+        scheduler.on_trial_add(None, trial)
+    result = lambda level, value: {FIDELITY_KEY: level, "objective": value}  # noqa: E731
+    assert scheduler.on_trial_result(None, trials[0], result(1.0, 0.9)) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, trials[1], result(1.0, 0.5)) == TrialScheduler.STOP
+
+
 def test_trials_stopped_below_the_top_rung_are_pruned_not_complete() -> None:
     searcher = make_searcher()
     for trial_id in ("full", "stopped", "failed"):

@@ -149,3 +149,24 @@ def test_resolved_yaml_of_a_method_space_reloads_equal(tree: Path) -> None:
     again = load_search_space(path)
     assert again.resolved_yaml() == space.resolved_yaml()
     assert again.param_names() == space.param_names()
+
+
+def test_only_methods_keeps_those_methods_with_their_ranges_and_names_the_run(tree: Path) -> None:
+    path = write_space(tree, space_dict(tree, methods=METHODS), f"{uuid.uuid4().hex[:8]}.yaml")
+    whole = load_search_space(path)
+    alone = load_search_space(path, only_methods=["tsv_m", "iso_c"])
+    assert list(alone.methods) == ["tsv_m", "iso_c"]
+    assert alone.name == f"{whole.name}-tsv_m+iso_c"
+    assert [n for n in alone.param_names() if n.startswith("iso_c/")] == ["iso_c/scale", "iso_c/dense_scale"]
+    assert not any(n.startswith(("lors/", "task_arithmetic/")) for n in alone.param_names())
+    # The same ranges as in the whole space: a method searched alone is the same sub-space.
+    assert alone.methods["iso_c"] == whole.methods["iso_c"]
+
+
+def test_only_methods_refuses_a_method_the_space_lacks_and_a_single_method_space(tree: Path) -> None:
+    path = write_space(tree, space_dict(tree, methods=METHODS), f"{uuid.uuid4().hex[:8]}.yaml")
+    with pytest.raises(UserError, match=r"--methods ties is not one of its methods \(task_arithmetic, lors, iso_c, tsv_m\)"):
+        load_search_space(path, only_methods=["ties"])
+    single = write_space(tree, space_dict(tree), f"{uuid.uuid4().hex[:8]}.yaml")
+    with pytest.raises(UserError, match="has no methods: section"):
+        load_search_space(single, only_methods=["lors"])
