@@ -132,6 +132,9 @@ class ScoreCache:
         from lors_search.fsutil import atomic_write_text
 
         path = self._path(model_key, split, language, settings)
+        kept = _read(path)
+        if kept is not None and kept.get("model") == model_key and _covers(kept.get("n"), n_per_language):
+            return  # a wider entry is there already (another process scored more clips): keep it
         entry = {
             "model": model_key, "split": split, "language": language, "n": n_per_language,
             "settings": json.loads(settings.key()),

@@ -154,9 +154,12 @@ def _started(handles: list[Any], labels: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def compute_references(runtime: Runtime, rungs: Sequence[int | None]) -> dict[str, dict[str, Any]]:
+def compute_references(
+    runtime: Runtime, rungs: Sequence[int | None], progress: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
     """Dev cells of the base (all languages) and of each expert (its own language) at every rung, spread
-    over the workers: {"base": {rung: cells}, "experts": {name: {rung: cells}}}; rung keys are str(n)."""
+    over the workers: {"base": {rung: cells}, "experts": {name: {rung: cells}}}; rung keys are str(n).
+    Unchanged models come from the dataset's score cache; `progress` gets one line saying which."""
     import ray
 
     jobs: list[tuple[str, str | None, list[str] | None]] = [("base", None, None)]
@@ -169,4 +172,10 @@ def compute_references(runtime: Runtime, rungs: Sequence[int | None]) -> dict[st
     out: dict[str, dict[str, Any]] = {"base": results[0]["cells"], "experts": {}}
     for (name, _, _), result in zip(jobs[1:], results[1:], strict=True):
         out["experts"][name] = result["cells"]
+    if progress is not None:
+        cached = [name for (name, _, _), result in zip(jobs, results, strict=True) if result.get("cached")]
+        decoded = [name for (name, _, _), result in zip(jobs, results, strict=True) if not result.get("cached")]
+        parts = ([f"from the score cache: {', '.join(cached)}"] if cached else []) + (
+            [f"decoded (and cached): {', '.join(decoded)}"] if decoded else [])
+        progress(f"references {'; '.join(parts)}")
     return out

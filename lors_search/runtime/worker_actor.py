@@ -164,22 +164,50 @@ class WorkerActor:
         self, source: str | None, languages: Sequence[str] | None, rungs: Sequence[int | None]
     ) -> dict[str, Any]:
         """Dev cells of an unmerged model at every rung: the base (`source` None) or the checkpoint at
-        `source` (an expert), on `languages` only (None: all). Used once, at the start of a search."""
+        `source` (an expert), on `languages` only (None: all). Used once, at the start of a search. The rows
+        come from the score cache kept with the dataset (`evaluation/score_cache.py`) when these weights were
+        scored before (by the demo's scoring phase, a report or an earlier search); `cached` says whether
+        nothing had to be decoded."""
         from lors_search.checkpoints import load_checkpoint
         from lors_search.evaluation.evalset import load_eval_set
         from lors_search.evaluation.evaluator import Evaluator
+        from lors_search.evaluation.metrics import score_cells
+        from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, cached_rows, state_hash
 
         started = time.perf_counter()
         self.load_state(self.merger.base if source is None else load_checkpoint(source).state_dict)
         data = self.spec.data
-        eval_set = (
-            self.eval_set
-            if not languages
-            else load_eval_set(data.path, data.split, window_seconds=self.window, languages=languages, tasks=data.tasks)
-        )
-        evaluator = Evaluator(self.model, self.tokenizer, eval_set, batch_size=data.batch_size, device=self.device)
+        wanted = tuple(languages) if languages else tuple(self.eval_set.languages)
+        cache = ScoreCache(data.path)
+        settings = EvalSettings(self.window, tuple(self.eval_set.tasks), self.device.type)
+        key = state_hash(self.target)
+        evaluators: dict[tuple[str, ...], Evaluator] = {}  # incremental across rungs: each row decoded once
+
+        def decode_at(n: int | None) -> Any:
+            def decode(missing: tuple[str, ...]) -> tuple[Sequence[Any], dict[str, int]]:
+                if missing not in evaluators:
+                    eval_set = load_eval_set(data.path, data.split, window_seconds=self.window, languages=missing,
+                                             tasks=data.tasks)
+                    evaluators[missing] = Evaluator(self.model, self.tokenizer, eval_set, batch_size=data.batch_size,
+                                                    device=self.device)
+                evaluator = evaluators[missing]
+                es = evaluator.eval_set
+                ranks = {es.clip_ids[i]: int(es.ranks[i]) for i in range(es.n_clips)}
+                return evaluator.evaluate(n).hypotheses, ranks
+
+            return decode
+
         cells = {}
         for n in rungs:
-            cells["all" if n is None else str(n)] = evaluator.evaluate(n).cells
+            rows = cached_rows(cache, key, data.split, wanted, settings, n, decode_at(n))
+            cells["all" if n is None else str(n)] = score_cells(
+                [r.language for r in rows], [r.task for r in rows], [r.reference for r in rows],
+                [r.hypothesis for r in rows],
+            )
         self.evaluator.reset()
-        return {"cells": cells, "seconds": time.perf_counter() - started}
+        return {
+            "cells": cells,
+            "seconds": time.perf_counter() - started,
+            "cached": cache.misses == 0,
+            "rows_decoded": sum(evaluator.rows_decoded for evaluator in evaluators.values()),
+        }
