@@ -120,7 +120,8 @@ def describe_errors(exc: ValidationError) -> str:
 
 
 def _restrict_methods(raw: dict[str, Any], only: Sequence[str], label: str) -> dict[str, Any]:
-    """The space with only these of its `methods:` (searching one method alone, or a few, with the same ranges)."""
+    """The space with only these of its `methods:` (searching one method alone, or a few, with the same ranges;
+    the `task_arithmetic` seed goes when no kept method can express it)."""
     methods = raw.get("methods")
     if not isinstance(methods, dict):
         raise UserError(f"{label} has no methods: section to choose from (--methods needs a methods search space)")
@@ -129,4 +130,8 @@ def _restrict_methods(raw: dict[str, Any], only: Sequence[str], label: str) -> d
         given = ", ".join(methods)
         raise UserError(f"{label}: --methods {unknown[0] if unknown else '(empty)'} is not one of its methods ({given})")
     kept = list(dict.fromkeys(only))
-    return {**raw, "methods": {name: methods[name] for name in kept}, "name": f"{raw['name']}-{'+'.join(kept)}"}
+    out = {**raw, "methods": {name: methods[name] for name in kept}, "name": f"{raw['name']}-{'+'.join(kept)}"}
+    if isinstance(raw.get("seeds"), list) and not any(host in kept for host in schema.TASK_ARITHMETIC_HOSTS):
+        # Task arithmetic 1/N is a point of the methods that host it only; without them it is no seed here.
+        out["seeds"] = [seed for seed in raw["seeds"] if seed != "task_arithmetic"]
+    return out

@@ -333,6 +333,9 @@ class Searcher(BaseModel):
         return make_sampler(self)
 
 
+# The methods whose space can express task arithmetic 1/N (the `task_arithmetic` seed is a point of theirs).
+TASK_ARITHMETIC_HOSTS = ("task_arithmetic", "lors", "lowrank", "sparse")
+
 # Keys of a space that configure one method's parameters (top level, or under methods.<name>).
 METHOD_KEYS = ("rank_ratio", "rank", "density", "scale", "params", "group_ranges", "scale_per")
 
@@ -443,8 +446,10 @@ class SearchSpace(BaseModel):
             if "seeds" in raw:
                 return raw
             methods = raw["methods"] if isinstance(raw["methods"], dict) else {}
-            hosts = ("task_arithmetic", "lors", "lowrank", "sparse")
-            seeds = [seed for seed in BUILTIN_SEEDS if seed != "task_arithmetic" or any(h in methods for h in hosts)]
+            seeds = [
+                seed for seed in BUILTIN_SEEDS
+                if seed != "task_arithmetic" or any(host in methods for host in TASK_ARITHMETIC_HOSTS)
+            ]
             return {"seeds": seeds, **raw}
         method = raw.get("method", "lors")
         if not isinstance(method, str) or method not in method_names():
@@ -454,7 +459,7 @@ class SearchSpace(BaseModel):
             # Only LoRS-family methods and task arithmetic can express task arithmetic inside their space.
             out["seeds"] = [
                 seed for seed in BUILTIN_SEEDS
-                if seed != "task_arithmetic" or method in ("lors", "lowrank", "sparse", "task_arithmetic")
+                if seed != "task_arithmetic" or method in TASK_ARITHMETIC_HOSTS
             ]
         return out
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from lors_search.errors import UserError
 from lors_search.merging.registry import get_method
 from lors_search.space.parameters import ParamDef, PointError, validate_point
+from lors_search.space.schema import TASK_ARITHMETIC_HOSTS
 
 if TYPE_CHECKING:
     from lors_search.space.schema import SearchSpace, SeedSpec
@@ -64,7 +65,7 @@ def _method_seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
     if "paper_defaults" in space.seeds:
         wanted.extend((method, "paper_defaults") for method in spaces)
     if "task_arithmetic" in space.seeds:
-        host = next((name for name in ("task_arithmetic", "lors", "lowrank", "sparse") if name in spaces), None)
+        host = next((name for name in TASK_ARITHMETIC_HOSTS if name in spaces), None)
         if host is None:
             raise PointError("seeds: task_arithmetic needs task_arithmetic or lors among the methods; drop the seed")
         if (host, "paper_defaults") not in wanted or host != "task_arithmetic":

@@ -161,6 +161,14 @@ def test_only_methods_keeps_those_methods_with_their_ranges_and_names_the_run(tr
     assert not any(n.startswith(("lors/", "task_arithmetic/")) for n in alone.param_names())
     # The same ranges as in the whole space: a method searched alone is the same sub-space.
     assert alone.methods["iso_c"] == whole.methods["iso_c"]
+    # Task arithmetic 1/N is a seed only where a kept method hosts it (task_arithmetic or lors here).
+    assert "task_arithmetic" in whole.seeds and "task_arithmetic" not in alone.seeds
+    assert "task_arithmetic" in load_search_space(path, only_methods=["lors"]).seeds
+    # Also when the file lists the seed itself (as demo-methods.yaml does).
+    listed = write_space(
+        tree, space_dict(tree, methods=METHODS, seeds=["paper_defaults", "task_arithmetic"]), f"{uuid.uuid4().hex[:8]}.yaml"
+    )
+    assert load_search_space(listed, only_methods=["tsv_m"]).seeds == ("paper_defaults",)
 
 
 def test_only_methods_refuses_a_method_the_space_lacks_and_a_single_method_space(tree: Path) -> None:
