@@ -6,7 +6,8 @@ ST BLEU gain retained) and NP, and of each model's gap to task arithmetic 1/N an
 counts as a win only when it exceeds twice its bootstrap standard error; otherwise it is a tie. Test is never
 used for any choice here: every searched configuration was chosen on dev.
 
-    python benchmarks/methods_quality.py DEMO_DIR [--run RUNS/RUN] [--rounds 1000] [--json out.json]
+    python benchmarks/methods_quality.py DEMO_DIR [--run RUNS/RUN] [--alone RUNS/RUN-M ...] [--rounds 1000]
+        [--json out.json] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -44,18 +45,22 @@ def log(message: str) -> None:
     print(f"[methods] {message}", file=sys.stderr, flush=True)
 
 
-def run_models(run: Path) -> dict[str, MergeParams]:
-    """The selection's winner and, per method, its best trial by search score, from a demo-methods run."""
-    from lors_search.export.run import SearchRun
-    from lors_search.search.selection import read_selection
+def run_models(run: Path, alone: bool = False) -> dict[str, MergeParams]:
+    """The selection's winner and, per method, its best trial by search score, from a demo-methods run; of a
+    run that searched one method alone (`search --methods M`), its selection's winner only."""
+    from lors_search.rundir import SearchRun
 
     search = SearchRun(run)
     trials = [t for t in search.trials.values() if search.is_full_fidelity(t) and t.objective is not None]
     out: dict[str, MergeParams] = {}
-    selection = read_selection(search.root)
+    selection = search.selection
     if selection is not None:
         winner = search.trials[int(selection["winner"])]
-        out[f"winner #{winner.number} ({winner.params.get('method')})"] = winner.merge_config().merge_params()
+        method = winner.params.get("method")
+        label = f"{method} searched alone, winner #{winner.number}" if alone else f"winner #{winner.number} ({method})"
+        out[label] = winner.merge_config().merge_params()
+    if alone:
+        return out
     for method in sorted({str(t.params.get("method")) for t in trials}):
         best = max((t for t in trials if t.params.get("method") == method), key=lambda t: (float(t.objective), -t.number))
         out[f"{method} searched #{best.number}"] = best.merge_config().merge_params()
@@ -174,6 +179,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("demo", type=Path)
     parser.add_argument("--run", type=Path, help="a demo-methods.yaml run directory (winner and per-method bests)")
+    parser.add_argument(
+        "--alone", type=Path, action="append", default=[],
+        help="a run that searched one method alone (`search --methods M`; its selection winner); repeatable",
+    )
     parser.add_argument("--splits", default="dev,test")
     parser.add_argument("--rounds", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -186,6 +195,8 @@ def main() -> None:
     models = dict(PAPER_DEFAULTS)
     if args.run is not None:
         models.update(run_models(args.run))
+    for run in args.alone:
+        models.update(run_models(run, alone=True))
     document: dict[str, Any] = {}
     for split in args.splits.split(","):
         document[split] = table(bench, models, split, args.rounds, args.cache)

@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-LOG_NAME = "console.log"
+from lors_search.rundir.files import LOG_FILE
+
 MAIN_JOB_ENV = "LORS_DEMO_MAIN_JOB"
 _LOGGERS = ("ray", "optuna")
 _active: _RunLog | None = None
@@ -69,7 +70,7 @@ def capture_foreign_output(run_root: str | os.PathLike[str], *, say: Any = None)
     """Route Ray's, Tune's and Optuna's console output of this process to `<run_root>/console.log` (from now on;
     a later call moves it to another run) and print the path once. Returns the path."""
     global _active
-    path = Path(run_root) / LOG_NAME
+    path = Path(run_root) / LOG_FILE
     handler = _RunLog(path)
     previous, _active = _active, handler
     if previous is None:
@@ -145,4 +146,4 @@ def flush_foreign_output() -> None:
 
 atexit.register(flush_foreign_output)  # records that arrived before the run directory existed
 
-__all__ = ["LOG_NAME", "MAIN_JOB_ENV", "capture_foreign_output", "flush_foreign_output", "hints_wanted", "release_foreign_output"]
+__all__ = ["MAIN_JOB_ENV", "capture_foreign_output", "flush_foreign_output", "hints_wanted", "release_foreign_output"]

@@ -11,7 +11,7 @@ from lors_search.cli.guards import Inputs, space_inputs
 from lors_search.fsutil import check_output_location, check_writable
 
 if TYPE_CHECKING:
-    from lors_search.export import SearchRun
+    from lors_search.rundir import SearchRun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -52,8 +52,9 @@ def run_inputs(search_run: SearchRun) -> Inputs:
 
 def run(args: argparse.Namespace) -> int:
     from lors_search.evaluation.model_dir import resolve_device
-    from lors_search.export import SearchRun, export_trial
+    from lors_search.export import export_trial
     from lors_search.export.exporter import describe_cells
+    from lors_search.rundir import SearchRun
 
     def progress(message: str) -> None:
         print(f"lors-search export: {message}", flush=True)

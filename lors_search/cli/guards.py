@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lors_search.fsutil import check_output_location, check_run_name, check_writable
+from lors_search.rundir import RunDir
 
 if TYPE_CHECKING:
     from lors_search.space.schema import SearchSpace
@@ -32,4 +33,4 @@ def check_search_output(runs_dir: str | os.PathLike[str], name: str, space: Sear
     check_run_name(name)
     root = Path(runs_dir) / name
     check_output_location(root, space_inputs(space), flag="run directory")
-    check_writable(root / "run.json", flag="run directory")
+    check_writable(RunDir(root).run_json, flag="run directory")

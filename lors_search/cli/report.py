@@ -11,7 +11,7 @@ from lors_search.errors import UserError
 from lors_search.fsutil import check_output_location, check_writable
 
 if TYPE_CHECKING:
-    from lors_search.export import SearchRun
+    from lors_search.rundir import SearchRun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     from lors_search.evaluation.model_dir import resolve_device
-    from lors_search.export import SearchRun
+    from lors_search.rundir import SearchRun
     from lors_search.report import build_report, dashboard_command
 
     def progress(message: str) -> None:

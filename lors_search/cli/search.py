@@ -94,12 +94,13 @@ def _fmt(metric: str, value: Any) -> str:
     return f"{100 * value:.1f}" if metric in ("wer", "cer") else f"{value:.1f}"
 
 
+def _fmt_objective(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.4f}"
+
+
 def summary_table(outcome: Any, space: Any) -> str:
     """The end-of-search table: per cell, the best trial's WER/CER/BLEU against the base and the experts."""
-    from lors_search.search.rundir import cells_from_row
-
-    best = outcome.best
-    best_cells = cells_from_row(best) if best else {}
+    best_cells = outcome.best.cells if outcome.best else {}
     refs = outcome.references
     by_language = {expert.language: expert.name for expert in space.experts}
     lines = [f"{'cell':<16} {'metric':<6} {'best':>7} {'base':>7} {'expert':>7}"]
@@ -116,7 +117,7 @@ def summary_table(outcome: Any, space: Any) -> str:
 
 def _select(space: Any, root: Path) -> None:
     """Honest selection after a finished search: the winner is chosen on the held-out dev clips."""
-    from lors_search.export.run import SearchRun
+    from lors_search.rundir import SearchRun
     from lors_search.search.selection import run_selection
 
     print()
@@ -183,8 +184,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"no trial completed at full fidelity; run directory: {run_dir.root}")
         return 1 if outcome.status == "finished" else 130
     best = outcome.best
-    objectives = ", ".join(f"{n} {best.get(f'objective:{n}'):.4f}" for n in outcome.objective_names)
-    print(f"best trial #{best['trial']}: {objectives} (on {best.get('n_per_language')} dev clips per language)")
+    objectives = ", ".join(f"{n} {_fmt_objective(best.objectives.get(n))}" for n in outcome.objective_names)
+    print(f"best trial #{best.number}: {objectives} (on {best.n_per_language} dev clips per language)")
     print(summary_table(outcome, space))
     if space.selection is not None and outcome.status == "finished":
         _select(space, run_dir.root)

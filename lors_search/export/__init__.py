@@ -1,8 +1,7 @@
 """Export: a search run's best (or chosen) trial -> a verified Hugging Face Whisper checkpoint with its merge
-config, model card and re-measured dev metrics. Also the run-directory reader shared with `report`.
+config, model card and re-measured dev metrics. The run directory is read through lors_search.rundir.
 """
 
 from lors_search.export.exporter import EVAL_FILE, ExportResult, VerificationError, export_trial
-from lors_search.export.run import SearchRun, TrialRecord
 
-__all__ = ["EVAL_FILE", "ExportResult", "SearchRun", "TrialRecord", "VerificationError", "export_trial"]
+__all__ = ["EVAL_FILE", "ExportResult", "VerificationError", "export_trial"]

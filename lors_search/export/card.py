@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lors_search.export.layers import LayerParams, markdown_table
+from lors_search.rundir import STUDY_DB
 
 LORS_ARXIV = "arXiv 2502.17380"
 
@@ -58,7 +59,7 @@ def card_sections(
     objectives = search.get("objectives") or {}
     lines = [
         f"- **Run:** `{search['run']}`",
-        f"- **Optuna study:** `{search['study']}` (in `study.db` of the run directory)",
+        f"- **Optuna study:** `{search['study']}` (in `{STUDY_DB}` of the run directory)",
         f"- **Trial:** {search['trial']} ({search['state']}, {search['n_per_language']} clips per language)",
     ]
     for name, value in objectives.items():

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from lors_search.errors import UserError
-from lors_search.export.run import SearchRun, TrialRecord
+from lors_search.rundir import SearchRun, TrialRecord
 from lors_search.fsutil import atomic_output_dir, atomic_write_text
 from lors_search.report.html import _number, comparison_table, layer_table, page, table
 
@@ -41,7 +41,7 @@ def files_dir(html: Path) -> Path:
 
 
 def dashboard_command(run: SearchRun) -> str:
-    return f".venv/bin/optuna-dashboard {shlex.quote('sqlite:///' + str(run.root / 'study.db'))}"
+    return f".venv/bin/optuna-dashboard {shlex.quote(run.storage_url)}"
 
 
 def _layers_of(best: TrialRecord, device: torch.device) -> tuple[list[Any], tuple[str, ...], str]:
@@ -128,7 +128,7 @@ def build_report(
     from lors_search.report import plots
 
     say = progress or (lambda message: None)
-    html_path = Path(out).expanduser().resolve() if out is not None else run.root / "report.html"
+    html_path = Path(out).expanduser().resolve() if out is not None else run.files.report_html
     if html_path.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out must name an .html file, got {html_path.name}")
     if html_path.is_dir():
@@ -220,9 +220,7 @@ def build_report(
             )
 
         # ---- comparison -----------------------------------------------------------------------------------
-        from lors_search.search.selection import read_selection
-
-        selection = read_selection(run.root)
+        selection = run.selection
         columns = []
         candidates: list[Any] = []
         if compare and best is not None:
@@ -274,7 +272,7 @@ def build_report(
         rows = []
         for trial in trials:
             objective_cells = [_number(trial.objectives.get(name)) for name in names]
-            seconds = trial.row.get("merge_seconds"), trial.row.get("eval_seconds")
+            seconds = trial.merge_seconds, trial.eval_seconds
             rows.append(
                 [str(trial.number), trial.state, *objective_cells,
                  "-" if trial.n_per_language is None else str(trial.n_per_language),

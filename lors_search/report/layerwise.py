@@ -7,7 +7,6 @@ the good trials agree.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lors_search.export.layers import LayerParams
-from lors_search.export.run import SearchRun, TrialRecord
+from lors_search.rundir import SearchRun, TrialRecord, ranked
 from lors_search.report.html import table
 
 PARAMETERS = ("rank", "density", "scale")
@@ -48,10 +47,7 @@ def means(layers: Sequence[LayerParams]) -> dict[Key, dict[str, float | None]]:
 
 def top_trials(run: SearchRun, k: int = TOP_K) -> list[TrialRecord]:
     """The k best complete full-fidelity trials by the first objective."""
-    candidates = [t for t in run.trials.values()
-                  if run.is_full_fidelity(t) and t.objective is not None and math.isfinite(t.objective)]
-    sign = 1.0 if run.mode == "max" else -1.0
-    return sorted(candidates, key=lambda t: (-sign * float(t.objective), t.number))[:k]  # type: ignore[arg-type]
+    return ranked(run.trials.values(), run.mode, run.fidelity)[:k]
 
 
 def rows(best: Sequence[LayerParams], paper: Sequence[LayerParams], top: Sequence[Sequence[LayerParams]]) -> list[LayerRow]:

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from lors_search.export.layers import MODULE_ORDER, STACK_ORDER, LayerParams  # noqa: E402
-from lors_search.export.run import TrialRecord  # noqa: E402
+from lors_search.rundir import TrialRecord  # noqa: E402
 
 DPI = 110
 

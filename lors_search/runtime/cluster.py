@@ -158,7 +158,7 @@ def compute_references(
     runtime: Runtime, rungs: Sequence[int | None], progress: Callable[[str], None] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Dev cells of the base (all languages) and of each expert (its own language) at every rung, spread
-    over the workers: {"base": {rung: cells}, "experts": {name: {rung: cells}}}; rung keys are str(n).
+    over the workers: {"base": {rung: cells}, "experts": {name: {rung: cells}}}; rung keys are the ints of `rungs`.
     Unchanged models come from the dataset's score cache; `progress` gets one line saying which."""
     import ray
 

@@ -20,6 +20,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from lors_search.rundir.records import STATES
+
 logger = logging.getLogger(__name__)
 
 # name -> description; Prometheus names get the `ray_` prefix.
@@ -52,7 +54,6 @@ _CELL_GAUGES = (
     ("transcribe", "cer", "lors_trial_cer"),
     ("translate", "bleu", "lors_trial_bleu"),
 )
-STATES = ("COMPLETE", "PRUNED", "FAIL")
 
 _lock = threading.Lock()
 _instruments: dict[str, Any] | None = None

@@ -200,7 +200,7 @@ class WorkerActor:
         cells = {}
         for n in rungs:
             rows = cached_rows(cache, key, data.split, wanted, settings, n, decode_at(n))
-            cells["all" if n is None else str(n)] = score_cells(
+            cells[n] = score_cells(
                 [r.language for r in rows], [r.task for r in rows], [r.reference for r in rows],
                 [r.hypothesis for r in rows],
             )

@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from lors_search.search.rundir import TrialTable
+from lors_search.rundir import TrialTable
 from lors_search.search.searcher import FidelityOptunaSearch
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -68,11 +68,11 @@ def plan_continuation(
     """Reconcile the study with trials.parquet and say what is left of `budget`."""
     _tell_recorded(study, table, objective_names)
     asked = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
-    redo = tuple(sorted(t.number for t in asked if t.number not in table.rows))
+    redo = tuple(sorted(t.number for t in asked if t.number not in table))
     records: dict[float, dict[int, float]] = {}
     params: dict[int, Mapping[str, Any]] = {}
     for trial in asked:
-        if trial.number not in table.rows:
+        if trial.number not in table:
             continue  # run again: its rung scores are recorded when it reaches them
         for step, value in trial.intermediate_values.items():
             if 1 <= step <= len(levels) and math.isfinite(value):
@@ -83,11 +83,11 @@ def plan_continuation(
 
 def _tell_recorded(study: optuna.Study, table: TrialTable, objective_names: Sequence[str]) -> None:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        row = table.rows.get(trial.number)
-        if row is None:
+        record = table.records.get(trial.number)
+        if record is None:
             continue
-        state = TrialState[row["state"]]
-        values = [row.get(f"objective:{name}") for name in objective_names]
+        state = TrialState[record.state]
+        values = [record.objectives.get(name) for name in objective_names]
         if state == TrialState.COMPLETE and all(v is not None and math.isfinite(v) for v in values):
             study.tell(trial.number, values if len(values) > 1 else values[0])
         else:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lors_search.errors import UserError
-from lors_search.search.rundir import RunDir, TrialTable, new_run_record, new_study_name
+from lors_search.rundir import RunDir, TrialRecord, TrialTable, new_run_record, new_study_name
 
 if TYPE_CHECKING:
     from lors_search.search.continuation import Continuation
@@ -27,7 +27,7 @@ Progress = Callable[[str], None]
 class SearchOutcome:
     run_dir: RunDir
     status: str
-    best: dict[str, Any] | None
+    best: TrialRecord | None
     counts: dict[str, int]
     references: dict[str, Any]
     objective_names: list[str]
@@ -81,11 +81,12 @@ def _search_part(space: Any, max_per_language: int) -> int:
         raise UserError(f"search space {space.name}: {exc}") from None
 
 
-def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[str, Any]:
+def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[int, Any]:
+    """{rung: {"base": cells, "experts": {name: cells}}} from compute_references' per-model rung maps."""
     return {
-        str(n): {
-            "base": references["base"][str(n)],
-            "experts": {name: cells[str(n)] for name, cells in references["experts"].items()},
+        n: {
+            "base": references["base"][n],
+            "experts": {name: cells[n] for name, cells in references["experts"].items()},
         }
         for n in rungs
     }
@@ -285,7 +286,7 @@ def run_search(
                 pass
             except ValueError as exc:
                 raise UserError(f"the objective is undefined on this dev set: {exc}") from None
-            run = run_dir.update_run(references=per_rung[str(rungs[-1])], references_per_rung=per_rung)
+            run = run_dir.update_run(references=per_rung[rungs[-1]], references_per_rung=per_rung)
         levels = fidelity_levels(len(rungs), space.fidelity.reduction_factor)
         context = TrialContext(space=space, rungs=rungs, levels=levels, references=per_rung)
         if resume:
@@ -332,7 +333,7 @@ def run_search(
         status=status,
         best=table.best(modes[0]),
         counts=counts,  # the study's, which the table agrees with once every trial is recorded
-        references=per_rung[str(rungs[-1])],
+        references=per_rung[rungs[-1]],
         objective_names=names,
         objective_modes=modes,
         rungs=list(rungs),

@@ -1,7 +1,7 @@
 """The driver-side Tune callback: when a trial finishes (complete, stopped early, or failed) it releases the
-trial's worker lease, appends the trial's row to trials.parquet, rewrites best.yaml/best.json when a
-full-fidelity trial beats the best, updates the Ray metrics (lors_search.runtime.metrics, when present) and
-prints one progress line.
+trial's worker lease, turns Tune's last result into a `TrialRecord` and adds it to trials.parquet, rewrites
+best.yaml/best.json when a full-fidelity trial beats the best (lors_search.rundir), updates the Ray metrics
+(lors_search.runtime.metrics, when present) and prints one progress line.
 
 It is pickled with Tune's experiment checkpoints (never read back: a resumed run starts a fresh experiment),
 so it holds only plain values and reloads its table lazily.
@@ -24,7 +24,7 @@ import yaml
 from ray.tune import Callback
 from ray.tune.stopper import Stopper
 
-from lors_search.search.rundir import RunDir, TrialTable, cell_columns, cells_from_row, now, write_best
+from lors_search.rundir import RunDir, TrialRecord, TrialTable, now, write_best
 from lors_search.search.searcher import FIDELITY_KEY
 
 
@@ -79,7 +79,7 @@ class RunRecorder(Callback):
             run_dir = RunDir(Path(self.run_root))
             self._table = TrialTable(run_dir.trials_parquet)
             best = self._table.best(self.mode)
-            self._best = None if best is None else best["objective"]
+            self._best = None if best is None else best.objective
             if self._best is not None:  # a resumed run: the best gauge starts from the recorded best
                 self._publish_best(self._best)
         return self._table
@@ -111,9 +111,10 @@ class RunRecorder(Callback):
         except Exception:  # noqa: BLE001 - no pool (tests of the recorder alone) or it is restarting
             pass
 
-    def build_row(
+    def build_record(
         self, trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any], error: bool, retries: int = 0
-    ) -> dict[str, Any]:
+    ) -> TrialRecord:
+        """The record of a finished trial from its Tune config ({"optuna_trial", "params"}) and last result."""
         level = result.get(FIDELITY_KEY)
         if error:
             state = "FAIL"
@@ -122,103 +123,105 @@ class RunRecorder(Callback):
         else:
             state = "PRUNED"
         params = dict(config.get("params") or {})
-        objective = result.get("objective") if state != "FAIL" else None
-        row: dict[str, Any] = {
-            "trial": int(config.get("optuna_trial", -1)),
-            "tune_trial_id": trial_id,
-            "state": state,
-            "objective": float(objective) if objective is not None else math.nan,
-        }
-        for name in self.objective_names:
-            value = result.get(name) if state != "FAIL" else None
-            row[f"objective:{name}"] = float(value) if value is not None else math.nan
-        row["n_per_language"] = result.get("n_per_language")
-        for name, value in params.items():
-            row[f"param:{name}"] = value
-        row.update(cell_columns(result.get("cells") or {}))
-        row["merge_seconds"] = float(result.get("merge_seconds", math.nan))
-        row["eval_seconds"] = float(result.get("eval_seconds", math.nan))
-        row["trial_seconds"] = float(result.get("trial_seconds", math.nan))
-        row["rows_decoded"] = result.get("rows_decoded")
-        row["retries"] = retries
+        scored = {} if state == "FAIL" else result
         try:
-            row["merge_config"] = merge_config_yaml(self.space, params) if params else ""
-        except Exception as exc:  # noqa: BLE001 - a broken config must not lose the row
-            row["merge_config"] = f"# could not build the merge config: {exc}\n"
-        row["finished_at"] = now()
-        return row
+            merge_config = merge_config_yaml(self.space, params) if params else ""
+        except Exception as exc:  # noqa: BLE001 - a broken config must not lose the record
+            merge_config = f"# could not build the merge config: {exc}\n"
+        return TrialRecord(
+            number=int(config.get("optuna_trial", -1)),
+            state=state,
+            objective=_float(scored.get("objective")),
+            objectives={name: _float(scored.get(name)) for name in self.objective_names},
+            n_per_language=result.get("n_per_language"),
+            params=params,
+            cells={cell: dict(metrics) for cell, metrics in sorted((result.get("cells") or {}).items())},
+            merge_config_yaml=merge_config,
+            tune_trial_id=trial_id,
+            merge_seconds=_float(result.get("merge_seconds")),
+            eval_seconds=_float(result.get("eval_seconds")),
+            trial_seconds=_float(result.get("trial_seconds")),
+            rows_decoded=result.get("rows_decoded"),
+            retries=retries,
+            finished_at=now(),
+        )
 
-    def record(self, trial: Any, error: bool) -> dict[str, Any]:
+    def record(self, trial: Any, error: bool) -> TrialRecord:
         self._release(trial.trial_id)
         retries = int(getattr(trial, "num_failures", 0) or 0)
-        row = self.build_row(trial.trial_id, trial.config or {}, trial.last_result or {}, error, retries)
-        return self.add_row(row)
+        return self.add(self.build_record(trial.trial_id, trial.config or {}, trial.last_result or {}, error, retries))
 
-    def add_row(self, row: dict[str, Any]) -> dict[str, Any]:
+    def add(self, record: TrialRecord) -> TrialRecord:
         if self.write_error is not None:
-            return row  # the experiment is stopping: nothing more is recorded
+            return record  # the experiment is stopping: nothing more is recorded
         table = self.table
         before = table.best(self.mode)
         try:
-            added = table.add(row)
+            added = table.add(record)  # on a failed write the table forgets it: a resumed run runs it again
         except OSError as exc:
-            table.rows.pop(int(row["trial"]), None)  # not on disk: a resumed run runs it again
             self._failed(table.path, exc)
-            return row
+            return record
         improved = False
-        if added and row["state"] == "COMPLETE":
+        if added and record.state == "COMPLETE":
             best = table.best(self.mode)  # ties go to the lower trial number, in best.* as in the progress lines
-            if best is not None and (before is None or best["trial"] != before["trial"]):
-                self._best = best["objective"]
+            if best is not None and (before is None or best.number != before.number):
+                self._best = best.objective
                 try:
-                    write_best(RunDir(Path(self.run_root)), best, self.objective_names)
+                    write_best(RunDir(Path(self.run_root)), best)
                 except OSError as exc:
                     self._failed(RunDir(Path(self.run_root)).best_yaml, exc)
                 improved = True
         if added:
-            self._observe(row, improved)
+            self._observe(record, improved)
             if self.echo:
-                print(self.progress_line(row, improved), file=sys.stdout, flush=True)
-        return row
+                print(self.progress_line(record, improved), file=sys.stdout, flush=True)
+        return record
 
     def _failed(self, path: Path, exc: OSError) -> None:
         reason = exc.strerror or str(exc)
         self.write_error = f"cannot write {path}: {reason}; the trials recorded before are kept, resume once it is writable"
 
-    def _observe(self, row: Mapping[str, Any], improved: bool) -> None:
+    def _observe(self, record: TrialRecord, improved: bool) -> None:
         try:
             sink = self._metrics_sink()
             if sink is None:
                 return
-            objective = row["objective"] if math.isfinite(row["objective"]) else None
-            sink.trial_finished(row["state"], objective, cells_from_row(row), row["merge_seconds"], row["eval_seconds"])
+            objective = record.objective if record.objective is not None and math.isfinite(record.objective) else None
+            sink.trial_finished(record.state, objective, record.cells, record.merge_seconds, record.eval_seconds)
             if improved:
-                sink.best(row["objective"])
+                sink.best(record.objective)
         except Exception:  # noqa: BLE001 - metrics are best effort
             pass
 
-    def progress_line(self, row: Mapping[str, Any], improved: bool) -> str:
+    def progress_line(self, record: TrialRecord, improved: bool) -> str:
         counts = self.table.counts()
         done = sum(counts.values())
-        value = row["objective"]
-        shown = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else "-"
+        value = record.objective
+        shown = f"{value:.4f}" if value is not None and math.isfinite(value) else "-"
         head = (
-            f"trial {row['trial']:>3} {row['state']:<8} {self.objective_names[0]} {shown}"
-            f" @{row.get('n_per_language')}/lang"
+            f"trial {record.number:>3} {record.state:<8} {self.objective_names[0]} {shown}"
+            f" @{record.n_per_language}/lang"
         )
         tally = f"{done} done ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed)"
         best = self.table.best(self.mode)
         if best is None:
             tail = "best: none yet"
         else:
-            tail = f"best{' NEW' if improved else ''} #{best['trial']} {best['objective']:.4f}"
+            tail = f"best{' NEW' if improved else ''} #{best.number} {best.objective:.4f}"
             if improved:  # per-language scores only when the best changes: on every line they buried the tally
-                tail += f": {format_cells(cells_from_row(best))}"
+                tail += f": {format_cells(best.cells)}"
         return f"{head} | {tally} | {tail}"
 
 
 def make_recorder(run_dir: RunDir, space: Any, max_level: float, echo: bool = True) -> RunRecorder:
     return RunRecorder(str(run_dir.root.resolve()), space, max_level, echo)
+
+
+def _float(value: Any) -> float | None:
+    """A result's number as the record keeps it: None when missing or NaN (what trials.parquet reads back)."""
+    if value is None or math.isnan(float(value)):
+        return None
+    return float(value)
 
 
 class RecorderStopper(Stopper):

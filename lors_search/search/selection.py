@@ -12,7 +12,6 @@ report can put bootstrap intervals on the gaps (`evaluation.bootstrap`).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lors_search.errors import UserError
+from lors_search.rundir import write_selection
 
 if TYPE_CHECKING:
     from lors_search.evaluation.evaluator import Hypothesis
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from lors_search.runtime.worker_actor import WorkerActor
     from lors_search.space.schema import SearchSpace
 
-SELECTION_FILE = "selection.json"
-WINNER_FILE = "winner.yaml"  # the selected trial's merge config (`lors-search merge --config` reproduces it)
 Progress = Callable[[str], None]
 
 
@@ -177,24 +175,10 @@ def run_selection(space: SearchSpace, run_root: Path, trials: Sequence[Any], pro
         "seconds": round(time.perf_counter() - started, 2),
     }
     winner_record = next(record for record, _ in candidates if record.number == winner.trial)
-    _write_atomic(run_root / WINNER_FILE, winner_record.merge_config_yaml)
-    path = run_root / SELECTION_FILE
-    _write_atomic(path, json.dumps(document, indent=1) + "\n")
+    winner_yaml = write_selection(run_root, document, winner_record.merge_config_yaml)
     progress(
         f"selection: winner trial {winner.trial} ({winner.method}), selection {name} {winner.selection_objective:.4f} "
-        f"(search {winner.search_objective:.4f}); its merge config: {run_root / WINNER_FILE}"
+        f"(search {winner.search_objective:.4f}); its merge config: {winner_yaml}"
     )
     return document
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def read_selection(run_root: Path) -> dict[str, Any] | None:
-    """selection.json of a run, or None when the run has none."""
-    from lors_search.fsutil import read_json_if_present
-
-    return read_json_if_present(run_root / SELECTION_FILE)

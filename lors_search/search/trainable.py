@@ -19,14 +19,14 @@ class TrialContext:
     """What every trial needs besides its parameters (passed once with tune.with_parameters).
 
     rungs: dev clips per language at each rung (resolved ints); levels: the ASHA time value of each rung
-    (reduction_factor ** k, so ASHA's milestones fall exactly on the rungs); references: per rung (key
-    str(n)), the base and expert cells that the space's score needs.
+    (reduction_factor ** k, so ASHA's milestones fall exactly on the rungs); references: per rung (the int
+    rung as key), the base and expert cells that the space's score needs.
     """
 
     space: Any
     rungs: tuple[int, ...]
     levels: tuple[float, ...]
-    references: Mapping[str, Any]
+    references: Mapping[int, Any]
 
     @property
     def objective_names(self) -> list[str]:

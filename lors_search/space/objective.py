@@ -3,8 +3,8 @@ the same clips): normalised performance and gain retained (lors_search.evaluatio
 and plain task means (asr_wer, asr_cer, st_bleu) for multi-objective searches.
 
 References are {"base": {cell: metrics}, "experts": {expert_name: {cell: metrics}}} measured at the same
-n_per_language as the trial's cells, or a mapping from rung to such a dict (keys: the int rung, its string,
-and None / "all" for the whole split), from which the trial's rung is picked.
+n_per_language as the trial's cells, or a mapping from rung to such a dict (keys: the int rung, None for the
+whole split), from which the trial's rung is picked.
 """
 
 from __future__ import annotations
@@ -19,18 +19,15 @@ if TYPE_CHECKING:
     from lors_search.space.schema import SearchSpace
 
 _TASK_OF = {"asr": "transcribe", "st": "translate"}
-_WHOLE_KEYS = (None, "all", "null", "None")
 
 
 def references_at(references: Mapping[Any, Any], n_per_language: int | None) -> Mapping[str, Any]:
     """The references for one rung: `references` itself when it has "base"/"experts", else its entry for
-    the rung (int, str(int), or None/"all" for the whole split). KeyError when absent."""
+    the rung (an int, None for the whole split). KeyError when absent."""
     if "base" in references or "experts" in references:
         return references
-    keys = _WHOLE_KEYS if n_per_language is None else (n_per_language, str(n_per_language))
-    for key in keys:
-        if key in references:
-            return references[key]
+    if n_per_language in references:
+        return references[n_per_language]
     raise KeyError(f"no references for n_per_language={n_per_language} (have {sorted(map(str, references))})")
 
 

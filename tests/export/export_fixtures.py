@@ -80,7 +80,7 @@ def build_run(
     from lors_search.runtime.local import local_worker
     from lors_search.runtime.spec import spec_from_space
     from lors_search.search.driver import resolve_rungs
-    from lors_search.search.rundir import RunDir, TrialTable, cell_columns, new_run_record, new_study_name, now, write_best
+    from lors_search.rundir import RunDir, TrialRecord, TrialTable, new_run_record, new_study_name, now, write_best
     from lors_search.space import load_search_space
 
     root = Path(runs_dir) / name
@@ -104,10 +104,7 @@ def build_run(
         for expert in space.experts:
             references["experts"][expert.name] = worker.reference(expert.path, [expert.language], list(rungs))["cells"]
         per_rung = {
-            str(n): {
-                "base": references["base"][str(n)],
-                "experts": {e: cells[str(n)] for e, cells in references["experts"].items()},
-            }
+            n: {"base": references["base"][n], "experts": {e: cells[n] for e, cells in references["experts"].items()}}
             for n in rungs
         }
 
@@ -123,7 +120,7 @@ def build_run(
                   "tasks": list(space.data.tasks), "max_per_language": worker.info()["max_per_language"]},
             fidelity=rungs,
         )
-        run.update(references=per_rung[str(rungs[-1])], references_per_rung=per_rung)
+        run.update(references=per_rung[rungs[-1]], references_per_rung=per_rung)
         run_dir.write_run(run)
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -159,50 +156,42 @@ def build_run(
                 study.tell(trial, [scores[n] for n in names] if len(names) > 1 else scores[names[0]])
             else:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            row = {
-                "trial": trial.number,
-                "tune_trial_id": f"local_{trial.number:05d}",
-                "state": state,
-                "objective": float(scores[names[0]]),
-                **{f"objective:{n}": float(scores[n]) for n in names},
-                "n_per_language": stop[-1],
-                **{f"param:{k}": v for k, v in flat.items()},
-                **cell_columns(result["cells"]),
-                "merge_seconds": merge_s,
-                "eval_seconds": eval_s,
-                "trial_seconds": merge_s + eval_s,
-                "rows_decoded": result["rows_decoded"],
-                "retries": 0,
-                "merge_config": _merge_config_yaml(space, flat),
-                "finished_at": now(),
-            }
-            table.add(row)
-            value = row["objective"]
+            record = TrialRecord(
+                number=trial.number,
+                state=state,
+                objective=float(scores[names[0]]),
+                objectives={n: float(scores[n]) for n in names},
+                n_per_language=stop[-1],
+                params=flat,
+                cells=dict(sorted(result["cells"].items())),
+                merge_config_yaml=_merge_config_yaml(space, flat),
+                tune_trial_id=f"local_{trial.number:05d}",
+                merge_seconds=merge_s,
+                eval_seconds=eval_s,
+                trial_seconds=merge_s + eval_s,
+                rows_decoded=result["rows_decoded"],
+                finished_at=now(),
+            )
+            table.add(record)
+            value = record.objective
             if state == "COMPLETE" and math.isfinite(value):
                 if best is None or (value > best if modes[0] == "max" else value < best):
                     best = value
-                    write_best(run_dir, row, names)
+                    write_best(run_dir, record)
         if fail:
             trial = study.ask()
             space.sampler()(trial)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             table.add(
-                {
-                    "trial": trial.number,
-                    "tune_trial_id": f"local_{trial.number:05d}",
-                    "state": "FAIL",
-                    "objective": math.nan,
-                    **{f"objective:{n}": math.nan for n in names},
-                    "n_per_language": None,
-                    **{f"param:{k}": v for k, v in trial.params.items()},
-                    "merge_seconds": math.nan,
-                    "eval_seconds": math.nan,
-                    "trial_seconds": math.nan,
-                    "rows_decoded": None,
-                    "retries": 0,
-                    "merge_config": _merge_config_yaml(space, dict(trial.params)),
-                    "finished_at": now(),
-                }
+                TrialRecord(
+                    number=trial.number,
+                    state="FAIL",
+                    objectives=dict.fromkeys(names),
+                    params=dict(trial.params),
+                    merge_config_yaml=_merge_config_yaml(space, dict(trial.params)),
+                    tune_trial_id=f"local_{trial.number:05d}",
+                    finished_at=now(),
+                )
             )
         run_dir.update_run(status="finished")
         done.write_text("ok\n")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from lors_search.cli import main
-from lors_search.export import SearchRun
+from lors_search.rundir import SearchRun
 
 
 def export(run: Path, out: Path, *extra: str) -> int:

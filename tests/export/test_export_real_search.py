@@ -17,7 +17,7 @@ import yaml
 
 from export_fixtures import space_dict
 from lors_search.cli import main
-from lors_search.export import SearchRun
+from lors_search.rundir import SearchRun
 
 pytestmark = [
     pytest.mark.slow,

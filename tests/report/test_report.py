@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lors_search.cli import main
-from lors_search.export import SearchRun
+from lors_search.rundir import SearchRun
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

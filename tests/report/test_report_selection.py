@@ -18,7 +18,7 @@ from lors_search.cli import main
 from lors_search.evaluation.evaluator import Hypothesis
 from lors_search.evaluation.metrics import score_cells
 from lors_search.evaluation.scores import gain_retained, normalized_performance
-from lors_search.export import SearchRun
+from lors_search.rundir import SearchRun
 from lors_search.report.selection import TABLE_FILE, SplitRows, selection_html, selection_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -22,7 +22,7 @@ from lors_search.errors import UserError
 from lors_search.runtime import reaper
 from lors_search.search.continuation import plan_continuation, seed_rung_records, study_counts
 from lors_search.search.driver import resumed_budget
-from lors_search.search.rundir import TrialTable
+from lors_search.rundir import TrialRecord, TrialTable
 from lors_search.search.scheduler import SeedFirstASHA
 from lors_search.search.searcher import FIDELITY_KEY
 from lors_search.search.seeding import TrialSeededSampler
@@ -109,7 +109,7 @@ def test_continuation_reruns_asked_but_unrecorded_trials_and_counts_the_budget(t
     table = TrialTable(tmp_path / "trials.parquet")
     # 0 and 1 recorded; 2 told to the study but killed before its row; 3 running; 4 recorded but not told.
     for number, state, value in ((0, "COMPLETE", 0.0), (1, "PRUNED", None), (4, "COMPLETE", 0.9)):
-        table.add({"trial": number, "state": state, "objective": value, "objective:score": value})
+        table.add(TrialRecord(number=number, state=state, objective=value, objectives={"score": value}))
     plan = plan_continuation(study, TrialTable(table.path), 10, ["score"], (1.0, 2.0))
     assert plan.redo == (2, 3) and plan.asked == 5 and plan.new == 5 and plan.to_run == 7
     assert study.trials[4].state == TrialState.COMPLETE and study.trials[4].value == 0.9

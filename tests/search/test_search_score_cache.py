@@ -51,7 +51,7 @@ def test_references_come_from_the_cache_once_scored(worker_on_copy, tiny_bench: 
     first = worker.reference(None, None, RUNGS)
     assert first["cached"] is False and first["rows_decoded"] == 12 * 2 * 2  # 12 clips, de+es, ASR+ST
     for n in RUNGS:
-        assert first["cells"][str(n)] == _direct_cells(tiny_bench / "base", data, ("de", "es"), n)
+        assert first["cells"][n] == _direct_cells(tiny_bench / "base", data, ("de", "es"), n)
     again = worker.reference(None, None, RUNGS)
     assert again["cached"] is True and again["rows_decoded"] == 0
     assert again["cells"] == first["cells"]
@@ -65,7 +65,7 @@ def test_references_come_from_the_cache_once_scored(worker_on_copy, tiny_bench: 
     expert = worker.reference(str(tiny_bench / "experts" / "de"), ["de"], RUNGS)
     assert expert["cached"] is True and expert["rows_decoded"] == 0
     for n in RUNGS:
-        assert expert["cells"][str(n)] == _direct_cells(tiny_bench / "experts" / "de", data, ("de",), n)
+        assert expert["cells"][n] == _direct_cells(tiny_bench / "experts" / "de", data, ("de",), n)
 
 
 def test_a_changed_expert_is_decoded_again(worker_on_copy, tiny_bench: Path) -> None:
@@ -82,5 +82,5 @@ def test_a_changed_expert_is_decoded_again(worker_on_copy, tiny_bench: Path) -> 
     save_file(weights, changed / "model.safetensors", metadata={"format": "pt"})
     result = worker.reference(str(changed), ["es"], RUNGS)
     assert result["cached"] is False and result["rows_decoded"] == 12 * 2
-    assert result["cells"]["12"] == _direct_cells(changed, root / "data", ("es",), 12)
+    assert result["cells"][12] == _direct_cells(changed, root / "data", ("es",), 12)
     assert worker.reference(str(changed), ["es"], RUNGS)["cached"] is True

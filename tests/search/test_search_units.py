@@ -17,7 +17,6 @@ from lors_search.errors import UserError
 from lors_search.runtime.layout import TRIAL_CPUS, plan_layout
 from lors_search.search.driver import resolve_rungs
 from lors_search.search.scheduler import SeedFirstASHA
-from lors_search.search.rundir import TrialTable, cells_from_row, cell_columns
 from lors_search.search.searcher import FIDELITY_KEY, FidelityOptunaSearch
 from lors_search.search.trainable import fidelity_levels
 
@@ -181,28 +180,6 @@ def test_rungs_resolve_the_whole_split_and_drop_repeats() -> None:
     assert fidelity_levels(3, 2) == (1.0, 2.0, 4.0)
 
 
-def _row(number: int, state: str, objective: float) -> dict:
-    return {"trial": number, "state": state, "objective": objective, "merge_config": "x: 1\n",
-            **cell_columns({"de/transcribe": {"wer": 0.5, "cer": 0.25, "n": 3}})}
-
-
-def test_trial_table_is_keyed_by_trial_and_picks_the_best_complete(tmp_path: Path) -> None:
-    path = tmp_path / "trials.parquet"
-    table = TrialTable(path)
-    assert table.add(_row(0, "COMPLETE", 0.5))
-    assert table.add(_row(1, "PRUNED", 0.9))  # a lucky low-fidelity score never becomes the best
-    assert table.add(_row(2, "COMPLETE", 0.7))
-    assert table.add(_row(3, "FAIL", math.nan))
-    assert not table.add(_row(2, "COMPLETE", 0.1))  # a re-run of a recorded trial is ignored
-    again = TrialTable(path)
-    assert sorted(again.rows) == [0, 1, 2, 3]
-    assert again.counts() == {"COMPLETE": 2, "PRUNED": 1, "FAIL": 1}
-    assert again.best("max")["trial"] == 2 and again.best("min")["trial"] == 0
-    assert again.rows[3]["objective"] is None
-    assert cells_from_row(again.rows[0]) == {"de/transcribe": {"wer": 0.5, "cer": 0.25, "n": 3}}
-    assert not list(tmp_path.glob(".trials.parquet.*"))  # no temporary file left
-
-
 def test_study_storage_uses_wal_survives_pickling_and_closes_cleanly(tmp_path: Path) -> None:
     from sqlalchemy import text
 
@@ -249,16 +226,17 @@ def test_recorder_rows_states_best_files_and_progress(tmp_path: Path, capsys) ->
     result = {"objective": 0.8, "normalized_performance": 0.8, "n_per_language": 8, FIDELITY_KEY: 2.0,
               "merge_seconds": 0.1, "eval_seconds": 1.0, "trial_seconds": 1.2, "rows_decoded": 16, "cells": cells}
     config = {"optuna_trial": 0, "params": {"density": 0.3}}
-    complete = recorder.build_row("t0", config, result, error=False)
-    pruned = recorder.build_row("t1", {**config, "optuna_trial": 1}, {**result, FIDELITY_KEY: 1.0, "objective": 0.99},
-                                error=False)
-    failed = recorder.build_row("t2", {**config, "optuna_trial": 2}, {}, error=True, retries=2)
-    assert (complete["state"], pruned["state"], failed["state"]) == ("COMPLETE", "PRUNED", "FAIL")
-    assert complete["metric:de/translate:bleu"] == 30.0 and complete["param:density"] == 0.3
-    assert math.isnan(failed["objective"]) and failed["retries"] == 2
-    MergeConfig.model_validate(yaml.safe_load(complete["merge_config"]))
-    for row in (complete, pruned, failed):
-        recorder.add_row(row)
+    complete = recorder.build_record("t0", config, result, error=False)
+    pruned = recorder.build_record("t1", {**config, "optuna_trial": 1}, {**result, FIDELITY_KEY: 1.0, "objective": 0.99},
+                                   error=False)
+    failed = recorder.build_record("t2", {**config, "optuna_trial": 2}, {}, error=True, retries=2)
+    assert (complete.state, pruned.state, failed.state) == ("COMPLETE", "PRUNED", "FAIL")
+    assert complete.cells["de/translate"]["bleu"] == 30.0 and complete.params == {"density": 0.3}
+    assert complete.to_row()["metric:de/translate:bleu"] == 30.0 and complete.to_row()["param:density"] == 0.3
+    assert failed.objective is None and math.isnan(failed.to_row()["objective"]) and failed.retries == 2
+    MergeConfig.model_validate(yaml.safe_load(complete.merge_config_yaml))
+    for record in (complete, pruned, failed):
+        recorder.add(record)
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["trial"] == 0 and best["objective"] == 0.8 and best["metrics"]["de/transcribe"]["wer"] == 0.2
     assert yaml.safe_load((tmp_path / "best.yaml").read_text())["params"] == {"density": 0.3}
@@ -268,3 +246,60 @@ def test_recorder_rows_states_best_files_and_progress(tmp_path: Path, capsys) ->
     assert lines[-1].endswith("| best #0 0.8000")  # per-language scores only when the best changes
     clone = pickle.loads(pickle.dumps(recorder))  # Tune pickles callbacks with the experiment
     assert clone._table is None and clone.table.counts() == {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1}
+
+
+class _MethodsSpace:
+    """Two objectives and a method choice, as the space that wrote tests/rundir/data/trials-6a9f566.parquet."""
+
+    def objective_names(self) -> list[str]:
+        return ["normalized_performance", "asr_wer"]
+
+    def objective_modes(self) -> list[str]:
+        return ["max", "min"]
+
+    def merge_config(self, flat):
+        from lors_search.merge_config import MergeConfig
+
+        params = {k: v for k, v in flat.items() if k != "method"}
+        return MergeConfig.model_validate(
+            {"base": "/b", "experts": ["de=/e/de", "es=/e/es"], "method": flat["method"], "params": params}
+        )
+
+
+def test_recorder_writes_the_trials_parquet_the_code_before_rundir_wrote(tmp_path: Path) -> None:
+    """The same Tune results as the old writer got (commit 6a9f566) -> the same table, column for column."""
+    import dataclasses
+
+    import pandas as pd
+
+    from lors_search.search.recorder import RunRecorder
+
+    recorder = RunRecorder(str(tmp_path), _MethodsSpace(), max_level=2.0, echo=False)
+
+    def cells(wer: float, bleu: float) -> dict:
+        return {"de/transcribe": {"wer": wer, "cer": wer / 2, "n": 4}, "de/translate": {"bleu": bleu, "chrf": 2 * bleu, "n": 4},
+                "es/transcribe": {"wer": wer + 0.1, "cer": wer / 3, "n": 4},
+                "es/translate": {"bleu": bleu + 1, "chrf": 2 * bleu + 1, "n": 4}}
+
+    def result(objective: float, wer: float, level: float, n: int, trial_cells: dict) -> dict:
+        return {"objective": objective, "normalized_performance": objective, "asr_wer": wer, "n_per_language": n,
+                FIDELITY_KEY: level, "merge_seconds": 0.25, "eval_seconds": 1.5, "trial_seconds": 2.0,
+                "rows_decoded": 16, "cells": trial_cells}
+
+    records = [
+        recorder.build_record("t0", {"optuna_trial": 0, "params": {"method": "lors", "density": 0.2, "rank_ratio": 0.01,
+                              "scale": 0.5}}, result(0.75, 0.3, 2.0, 8, cells(0.3, 20.0)), error=False),
+        recorder.build_record("t1", {"optuna_trial": 1, "params": {"method": "ties", "density": 0.4, "scale": 1.0}},
+                              result(0.9, 0.2, 1.0, 4, cells(0.2, 25.0)), error=False),
+        recorder.build_record("t2", {"optuna_trial": 2, "params": {"method": "lors", "density": 0.3, "rank_ratio": 0.02,
+                              "scale": 0.7}}, result(0.8, 0.25, 2.0, 8, cells(0.25, 22.0)), error=False),
+        recorder.build_record("t3", {"optuna_trial": 3, "params": {"method": "ties", "density": 0.5, "scale": 0.9}}, {},
+                              error=True, retries=1),
+        recorder.build_record("t4", {"optuna_trial": 4, "params": {"method": "lors", "density": 0.1, "rank_ratio": 0.03,
+                              "scale": 0.6}}, result(0.8, 0.27, 2.0, 8, cells(0.27, 21.0)), error=False),
+    ]
+    for i, record in enumerate(records):
+        recorder.add(dataclasses.replace(record, finished_at=f"2026-11-29T16:0{i}:00+00:00"))
+    old = Path(__file__).parents[1] / "rundir" / "data"
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "trials.parquet"), pd.read_parquet(old / "trials-6a9f566.parquet"))
+    assert (tmp_path / "best.json").read_text() == (old / "best-6a9f566.json").read_text()

@@ -69,7 +69,7 @@ def test_report_guard_allows_the_run_directory_default(workspace: Workspace) -> 
     """The report's page and plots go into the run directory by default, and an earlier report is replaced:
     neither is an input."""
     from lors_search.cli.report import _check_output
-    from lors_search.export import SearchRun
+    from lors_search.rundir import SearchRun
 
     run = SearchRun(workspace.root / "runs" / "run1")
     _check_output(argparse.Namespace(out=None), run)
