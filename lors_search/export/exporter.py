@@ -29,6 +29,7 @@ from lors_search.export.langid import langid_markdown, language_id_accuracy
 from lors_search.export.layers import layer_parameters
 from lors_search.export.run import SearchRun, TrialRecord
 from lors_search.export.usage import restrict_generation_config, usage_snippet
+from lors_search.evaluation.score_cache import ScoreCache
 from lors_search.export.verify import compare_cells
 from lors_search.fsutil import atomic_output_dir
 from lors_search.merging import get_method
@@ -93,8 +94,10 @@ def evaluate_model_dir(
     split: str | None = None,
     progress: Progress | None = None,
     bar: bool = False,
+    keep_in: Any = None,
 ) -> Any:
-    """EvalResult of the checkpoint in `model_dir` on `data` after evaluating each subset of `schedule` in turn."""
+    """EvalResult of the checkpoint in `model_dir` on `data` after evaluating each subset of `schedule` in turn.
+    `keep_in` (a `ScoreCache`): also keep the rows there, keyed by the loaded weights, for the report."""
     from lors_search.evaluation.decoding import window_seconds
     from lors_search.evaluation.evalset import load_eval_set
     from lors_search.evaluation.evaluator import Evaluator
@@ -114,6 +117,14 @@ def evaluate_model_dir(
         result = evaluator.evaluate(n, progress=bar)
         if progress is not None:
             progress(f"evaluated {result.n} utterances ({'all' if n is None else n} clips per language)")
+    if keep_in is not None and result is not None:
+        from lors_search.evaluation.score_cache import EvalSettings, state_hash
+
+        settings = EvalSettings(window_seconds(model.config), tuple(data.tasks), torch.device(device).type)
+        ranks = {eval_set.clip_ids[i]: int(eval_set.ranks[i]) for i in range(eval_set.n_clips)}
+        key = state_hash(model.state_dict())
+        for language in eval_set.languages:
+            keep_in.store(key, split or data.split, language, settings, schedule[-1], result.hypotheses, ranks)
     return result
 
 
@@ -190,7 +201,9 @@ def export_trial(
         schedule = rung_schedule(run.fidelity, record.n_per_language)
         say(f"re-evaluating the saved checkpoint on {data.split} ({schedule[-1] or 'all'} clips per language)")
         eval_started = time.perf_counter()
-        result = evaluate_model_dir(staged, data, schedule, device, progress=say, bar=bar)
+        # The verified rows go to the dataset's score cache: the report's column of this trial reads them.
+        result = evaluate_model_dir(staged, data, schedule, device, progress=say, bar=bar,
+                                    keep_in=ScoreCache(data.path))
         eval_seconds = time.perf_counter() - eval_started
         cells = {cell: dict(metrics) for cell, metrics in result.cells.items()}
         problems = compare_cells(record.cells, cells, tolerance)
