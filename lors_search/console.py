@@ -132,6 +132,13 @@ def release_foreign_output() -> None:
     _active = None
 
 
+def to_run_log(text: str) -> None:
+    """Write one of lors-search's own lines that only a debugging user needs (e.g. the local Ray's GCS address)
+    to the run's log; nothing when no log is active."""
+    if _active is not None:
+        _active.write(text)
+
+
 def hints_wanted() -> bool:
     """False inside the demo's main job, which runs export and report itself: a command's "next: ..." hint
     would name steps the job is about to take differently."""

@@ -44,3 +44,22 @@ def _check(run: Path, capsys, optuna, tune_output) -> None:
         assert text not in out.out and text not in out.err, text
         assert text in path.read_text(), text
     assert console.hints_wanted()
+
+
+def test_local_ray_address_goes_to_the_run_log(tmp_path: Path, capsys) -> None:
+    from lors_search.runtime.local_ray import RayConnection, _describe_and_return
+
+    connection = RayConnection(address="127.0.0.1:45567", started_local=True, in_job=False, job_submission_id=None,
+                               dashboard_url="http://127.0.0.1:8265", metrics_url=None, token_auth=False,
+                               namespace="lors")
+    run = tmp_path / "run"
+    run.mkdir()
+    path = console.capture_foreign_output(run, say=lambda m: None)
+    try:
+        _describe_and_return(connection, print)
+    finally:
+        console.release_foreign_output()
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "Ray: running in a local Ray started for this search"
+    assert "GCS" not in out and "45567" not in out
+    assert "Ray GCS address: 127.0.0.1:45567" in path.read_text()

@@ -57,7 +57,9 @@ class RayConnection:
         if self.in_job:
             where = f"Ray Job {self.job_submission_id or '(no submission id)'} on the cluster at {self.address}"
         elif self.started_local:
-            where = f"a local Ray started for this search (GCS {self.address})"
+            # Its GCS address is Ray's business (it goes to the run's log, see `connect`): the console names
+            # only what a user opens, the dashboard and the metrics.
+            where = "a local Ray started for this search"
         else:
             where = f"the Ray cluster at {self.address}"
         lines = [f"Ray: running in {where}"]
@@ -290,8 +292,11 @@ def _existing_connection(in_job: bool) -> RayConnection:
 
 
 def _describe_and_return(connection: RayConnection, say: Any) -> RayConnection:
+    from lors_search.console import to_run_log
+
     for line in connection.describe():
         say(line)
+    to_run_log(f"Ray GCS address: {connection.address}")
     return connection
 
 
