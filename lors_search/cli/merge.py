@@ -1,6 +1,6 @@
 """`lors-search merge`: merge a base Whisper model and its experts into one checkpoint, from flags or a
-merge YAML; thin wiring of checkpoints (load, validate, save), RegMean's Gram matrices (computed from a corpus's
-train split, lors_search.whisper.gram) and merging (plan, prepare, merge).
+merge YAML; thin wiring of the merge config, the merge service (lors_search.merging.service: load, validate,
+RegMean's Grams from a corpus's train split, prepare, merge) and the checkpoint writer.
 """
 
 from __future__ import annotations
@@ -127,47 +127,23 @@ def _inputs(args: argparse.Namespace, config: MergeConfig) -> list[tuple[str, st
     ]
 
 
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked but CUDA is not available here")
-    return device
-
-
 def _progress(message: str) -> None:
     # Progress goes to stdout: stderr carries nothing but the one-line error on bad input.
     print(f"lors-search merge: {message}", flush=True)
 
 
-def _grams(name: str, checkpoint, source, device: torch.device, rules) -> dict[str, torch.Tensor]:
-    """One expert's mean Grams (from the cache when there), with a progress line each way."""
-    from lors_search.whisper.gram import merge_grams
-
-    subset = f", subset {source.subset!r}" if source.subset else ""
-    _progress(f"Gram matrices of expert {name}: {source.clips} {source.language!r} train clips{subset} of {source.data}")
-    means, record = merge_grams(checkpoint, source, device=device, rules=rules)
-    where = "read from the cache" if record.cached else f"computed in {record.seconds:.1f} s"
-    cache = f" ({source.cache_dir})" if source.cache_dir else " (not cached: the corpus is read-only)"
-    _progress(f"  {len(means)} layers, {record.clips} clips, {where}{cache if not record.cached else ''}")
-    return means
-
-
 def run(args: argparse.Namespace) -> int:
     # Imported here so that `lors-search --help` does not pay for transformers.
-    from lors_search.checkpoints import CardInfo, load_checkpoint, save_merged, validate_compatible
-    from lors_search.merging import PreparedMerger, describe_state, prepare_expert, resolve_plan
-
+    from lors_search.checkpoints import CardInfo, save_merged
     from lors_search.merge_config import gram_sources
+    from lors_search.merging.service import MergeService, merge_device
 
     config = _config(args)
     sources = {}
     if config.needs_grams:
         # Before any loading: a missing corpus or an expert without a language is refused in one line.
         config, sources = gram_sources(config, args.gram_cache)
-    device = _device(args.device)
+    device = merge_device(args.device)
     out = Path(args.out)
     # Before any loading: --force replaces the output, so an output that overlaps an input would destroy it.
     check_output_location(out, _inputs(args, config))
@@ -176,42 +152,21 @@ def run(args: argparse.Namespace) -> int:
     check_writable(out)  # now, not after the whole merge
     started = time.perf_counter()
 
-    _progress(f"loading base {config.base}")
-    base = load_checkpoint(config.base)
-    experts = []
-    for expert in config.experts:
-        _progress(f"loading expert {expert.name} from {expert.path}")
-        experts.append(load_checkpoint(expert.path))
-    rules = config.effective_rules()
-    validate_compatible(base, experts, rules)
-
+    service = MergeService.from_config(config, device=device, progress=_progress)
     params = config.merge_params()
-    plan = resolve_plan(params, describe_state(base.state_dict), [e.name for e in config.experts], rules)
-    max_ranks = plan.max_ranks()
-    eligible = len(max_ranks)
-    base_state = {name: tensor.to(device) for name, tensor in base.state_dict.items()}
-    prepared = []
-    for source, checkpoint in zip(config.experts, experts, strict=True):
-        grams = None
-        if source.name in sources:
-            grams = _grams(source.name, checkpoint, sources[source.name], device, rules)
-        svds = sum(1 for rank in max_ranks.values() if rank > 0)
-        _progress(f"preparing expert {source.name} (task vector; {svds} SVDs)")
-        prepared.append(
-            prepare_expert(base_state, checkpoint.state_dict, rules, max_ranks, device, name=source.name, grams=grams)
-        )
-        checkpoint.state_dict.clear()  # the task vector is all the merge needs from here on
+    plan = service.plan(params)
+    service.prepare(plan.max_ranks(), sources)
     _progress(f"merging with {config.method}")
-    merged = PreparedMerger(base_state, prepared).merge(config.method, plan)
+    merged = service.merge(params)
     if config.dtype is not None:
         dtype = getattr(torch, config.dtype)
         merged = {name: tensor.to(dtype) for name, tensor in merged.items()}
 
     card = CardInfo(params=params, base=config.base, experts=[(e.name, e.path) for e in config.experts])
-    saved = save_merged(out, base, merged, config, card, force=args.force)
+    saved = save_merged(out, service.base, merged, config, card, force=args.force)
     seconds = time.perf_counter() - started
     print(
         f"merged {len(config.experts)} expert(s) into {saved} with {config.method} "
-        f"({eligible} low-rank/sparse-eligible matrices, {len(merged)} tensors) in {seconds:.1f} s"
+        f"({len(plan.max_ranks())} low-rank/sparse-eligible matrices, {len(merged)} tensors) in {seconds:.1f} s"
     )
     return 0

@@ -23,7 +23,7 @@ import torch
 from lors_search import __version__
 from lors_search.checkpoints import CardInfo, render_model_card, save_merged
 from lors_search.errors import UserError
-from lors_search.export.build import MergeBuilder, combined_max_ranks, space_gram_sources
+from lors_search.export.build import combined_max_ranks, space_gram_sources
 from lors_search.export.card import card_sections
 from lors_search.export.langid import langid_markdown, language_id_accuracy
 from lors_search.export.layers import layer_parameters
@@ -33,6 +33,7 @@ from lors_search.evaluation.score_cache import ScoreCache
 from lors_search.export.verify import compare_cells
 from lors_search.fsutil import atomic_output_dir
 from lors_search.merging import get_method
+from lors_search.merging.service import MergeService
 
 Progress = Callable[[str], None]
 EVAL_FILE = "eval_dev.json"
@@ -177,7 +178,7 @@ def export_trial(
     say(f"exporting trial {record.number} of run {run.name} ({config.method}, {run.objective_names[0]} {record.objective})")
 
     merge_started = time.perf_counter()
-    builder = MergeBuilder.from_config(config, device=device, progress=say)
+    builder = MergeService.from_config(config, device=device, progress=say)
     params = config.merge_params()
     plan = builder.plan(params)
     # The workers prepared the experts up to the space's largest ranks; so do we (the factors are then the same

@@ -1,9 +1,10 @@
 """Merging: pure tensor maths of LoRS-Merging (arXiv 2502.17380) and the baselines, per-tensor parameter
-resolution, the method registry, and the prepare-once / merge-many engine. No I/O, no Ray.
+resolution, the method registry, and the prepare-once / merge-many engine. No I/O, no Ray; the one module
+that reads checkpoints, `merging.service` (load, validate, prepare, merge), is not imported here.
 """
 
 from lors_search.merging.lowrank import lowrank_part, svd_factors, truncated_svd
-from lors_search.merging.merger import PreparedMerger, merge_state_dicts
+from lors_search.merging.merger import PreparedMerger, merge_state_dicts, prepare_merger
 from lors_search.merging.params import MergeParams, Override, ParamValues, Selector
 from lors_search.merging.plan import MergePlan, TensorPlan, resolve_plan, resolve_rank
 from lors_search.merging.prepared import ExpertMatrix, PreparedExpert, prepare_expert
@@ -39,6 +40,7 @@ __all__ = [
     "merge_state_dicts",
     "method_names",
     "prepare_expert",
+    "prepare_merger",
     "register_method",
     "resolve_plan",
     "resolve_rank",

@@ -1,13 +1,14 @@
 """The per-call merge: base plus prepared experts in, merged weights out, with no SVD and no reloading.
 
 `PreparedMerger.merge_into` writes a merge straight into existing tensors (a resident model's parameters),
-in their dtype, with fp32 maths; `merge` returns new tensors; `merge_state_dicts` is the one-shot path.
+in their dtype, with fp32 maths; `merge` returns new tensors; `prepare_merger` prepares the experts once,
+`merge_state_dicts` is the one-shot path for tensors in memory.
 Implements LoRS-Merging (arXiv 2502.17380) and the baselines through the method registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 
 import torch
 from torch import Tensor
@@ -137,6 +138,36 @@ class PreparedMerger:
                 )
 
 
+def prepare_merger(
+    base_state: Mapping[str, Tensor],
+    expert_states: Mapping[str, MutableMapping[str, Tensor]],
+    rules: Sequence[MergeRule] = DEFAULT_RULES,
+    max_ranks: int | Mapping[str, int] = 0,
+    device: torch.device | str | None = None,
+    grams: Mapping[str, Mapping[str, Tensor]] | None = None,
+    *,
+    release: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> PreparedMerger:
+    """The base moved to `device` (default: the base's) and every expert prepared there (`prepare_expert`: task
+    vectors, SVD factors up to `max_ranks`, the Grams `grams` gives it), ready to merge. `release`: clear each
+    expert's state dict once prepared (its task vector is all a merge needs), so that at most one expert's
+    weights and task vectors are held twice. `progress` is called with each expert's name before its turn."""
+    rules = tuple(rules)
+    target = torch.device(device) if device is not None else next(iter(base_state.values())).device
+    base = {name: tensor.to(target) for name, tensor in base_state.items()}
+    prepared = []
+    for name, state in expert_states.items():
+        if progress is not None:
+            progress(name)
+        prepared.append(
+            prepare_expert(base, state, rules, max_ranks, target, name=name, grams=(grams or {}).get(name))
+        )
+        if release:
+            state.clear()
+    return PreparedMerger(base, prepared)
+
+
 def merge_state_dicts(
     base_state: Mapping[str, Tensor],
     expert_states: Mapping[str, Mapping[str, Tensor]],
@@ -145,20 +176,14 @@ def merge_state_dicts(
     device: torch.device | str | None = None,
     grams: Mapping[str, Mapping[str, Tensor]] | None = None,
 ) -> dict[str, Tensor]:
-    """One-shot merge: resolve the plan, prepare each expert (SVD up to the ranks asked), merge.
+    """One-shot merge of tensors in memory: resolve the plan, prepare each expert (SVD up to the ranks asked),
+    merge. `lors_search.merging.service.MergeService` is the same path from checkpoints on disk.
 
     `expert_states` maps expert names to state dicts with the base's tensor names. `grams` maps expert names
     to their mean Gram matrices by tensor name (methods that need them: RegMean). The result has the
     base's dtypes, on `device` (default: the base's).
     """
     rules = tuple(rules)
-    infos = describe_state(base_state)
-    plan = resolve_plan(params, infos, list(expert_states), rules)
-    max_ranks = plan.max_ranks()
-    target = torch.device(device) if device is not None else next(iter(base_state.values())).device
-    base = {name: tensor.to(target) for name, tensor in base_state.items()}
-    prepared = [
-        prepare_expert(base, state, rules, max_ranks, target, name=name, grams=(grams or {}).get(name))
-        for name, state in expert_states.items()
-    ]
-    return PreparedMerger(base, prepared).merge(params.method, plan)
+    plan = resolve_plan(params, describe_state(base_state), list(expert_states), rules)
+    merger = prepare_merger(base_state, expert_states, rules, plan.max_ranks(), device, grams)  # type: ignore[arg-type]
+    return merger.merge(params.method, plan)

@@ -18,12 +18,13 @@ from typing import Any
 import torch
 
 from lors_search.errors import UserError
-from lors_search.export.build import MergeBuilder, combined_max_ranks, space_gram_sources
+from lors_search.export.build import combined_max_ranks, space_gram_sources
 from lors_search.export.exporter import DevData
 from lors_search.evaluation.evaluator import Hypothesis
 from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, cached_rows, state_hash
 from lors_search.export.run import SearchRun, TrialRecord
 from lors_search.merging import MergeParams, ParamValues
+from lors_search.merging.service import MergeService
 
 Cells = dict[str, dict[str, Any]]
 Progress = Callable[[str], None]
@@ -166,7 +167,7 @@ def compare_models(
         grams = {**other_grams, **grams}
         others.append((record.number, other_config.merge_params()))
 
-    builder = MergeBuilder.from_config(config, device=device, progress=say)
+    builder = MergeService.from_config(config, device=device, progress=say)
     all_params = (config.merge_params(), _task_arithmetic(), _paper_lors(), *(params for _, params in others))
     plans = [builder.plan(params) for params in all_params]
     builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)), grams)

@@ -8,26 +8,14 @@ from lors_search.runtime.spec import RuntimeSpec
 
 
 def prepare_experts(spec: RuntimeSpec) -> list[PreparedExpert]:
-    """What each expert actor computes, here: task vectors and SVD factors up to `spec.max_ranks`, and the
-    Grams of RegMean when a method of the space needs them (`spec.gram_source`)."""
-    from lors_search.checkpoints import load_checkpoint, validate_compatible
-    from lors_search.merging.prepared import prepare_expert
-    from lors_search.runtime.expert_actor import actor_device, expert_grams_for
+    """What the expert actors compute, here, through the same merge service: task vectors and SVD factors up
+    to `spec.max_ranks`, and RegMean's Grams when a method of the space needs them (`spec.gram_source`)."""
+    from lors_search.merging.service import prepare_experts as prepare
+    from lors_search.runtime.expert_actor import actor_device
 
-    device = actor_device()
-    base = load_checkpoint(spec.base)
-    base_state = {name: tensor.to(device) for name, tensor in base.state_dict.items()}
-    prepared = []
-    for expert in spec.experts:
-        checkpoint = load_checkpoint(expert.path)
-        validate_compatible(base, [checkpoint], spec.rules)
-        grams = expert_grams_for(checkpoint, spec.gram_source(expert), device, spec.rules)
-        prepared.append(
-            prepare_expert(
-                base_state, checkpoint.state_dict, spec.rules, spec.max_ranks, device, name=expert.name, grams=grams
-            )
-        )
-    return prepared
+    sources = {expert.name: spec.gram_source(expert) for expert in spec.experts}
+    grams = {name: source for name, source in sources.items() if source is not None}
+    return prepare(spec.base, spec.experts, spec.rules, spec.max_ranks, device=actor_device(), grams=grams)
 
 
 def local_worker(spec: RuntimeSpec, threads: int = 1):

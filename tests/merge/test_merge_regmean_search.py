@@ -1,7 +1,7 @@
 """A search space with `method: regmean` (Jin et al., ICLR 2023, arXiv 2212.09849) loads, its runtime prepares
 each expert's Grams from the space's train split (cached under <data>/grams), and its trials merge in the
 search's own worker code without Ray (`runtime.local.local_worker`) with the weights the engine gives for the
-experts' Grams; the export path (`export.build.space_gram_sources` + MergeBuilder) rebuilds the same weights
+experts' Grams; the export path (`export.build.space_gram_sources` + `merging.service.MergeService`) rebuilds the same weights
 and completes the trial's merge config so that it reproduces them."""
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def space_file(bench: RegMeanBench, root: Path, **method: object) -> Path:
 
 
 def test_regmean_space_trial_merges_in_the_local_worker(regmean_bench: RegMeanBench, tmp_path: Path) -> None:
-    from lors_search.export.build import MergeBuilder, space_gram_sources
+    from lors_search.export.build import space_gram_sources
+    from lors_search.merging.service import MergeService
     from lors_search.runtime.local import local_worker
 
     bench = regmean_bench
@@ -74,7 +75,7 @@ def test_regmean_space_trial_merges_in_the_local_worker(regmean_bench: RegMeanBe
     config, sources = space_gram_sources(space.merge_config(flat), space)
     assert config.gram_data == str(bench.data) and [e.language for e in config.experts] == ["de", "es"]
     assert sources["es"].cache_dir == str(bench.data / "grams")
-    builder = MergeBuilder.from_config(config)
+    builder = MergeService.from_config(config)
     builder.prepare(space.max_ranks(), sources)
     merged = builder.merge(config.merge_params())
     assert all(torch.equal(merged[name], tensor) for name, tensor in want.items())

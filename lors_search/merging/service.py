@@ -1,0 +1,173 @@
+"""The merge service: load a base and its experts, validate them, prepare the experts (task vectors, SVD factors
+up to the ranks asked, RegMean's Gram matrices where the method needs them) and merge, on the CPU or a GPU.
+
+The one load -> validate -> prepare -> merge path of `lors-search merge`, the export, the report, the search's
+expert actors and the runtime without Ray. It reads checkpoints (lors_search.checkpoints: HF directories with
+safetensors weights, openai-whisper `.pt`, Hub ids) and computes Grams (lors_search.whisper.gram); the maths is
+in the modules beside it, which do no I/O. Not imported by `lors_search.merging` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+from torch import Tensor
+
+from lors_search.checkpoints import Checkpoint, load_checkpoint, validate_compatible
+from lors_search.errors import UserError
+from lors_search.merging.merger import PreparedMerger, prepare_merger
+from lors_search.merging.params import MergeParams
+from lors_search.merging.plan import MergePlan, resolve_plan
+from lors_search.merging.prepared import PreparedExpert
+from lors_search.merging.rules import MergeRule
+from lors_search.merging.tensor_names import TensorInfo, describe_state
+
+if TYPE_CHECKING:
+    from lors_search.merge_config import MergeConfig
+    from lors_search.whisper.gram import GramSource
+
+Progress = Callable[[str], None]
+
+
+class ExpertPath(Protocol):
+    """An expert as the callers name it (merge config's ExpertSource, runtime's ExpertSpec)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+def merge_device(name: str | torch.device) -> torch.device:
+    """The device to merge on; UserError for an unknown name or for CUDA where there is none."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked but CUDA is not available here")
+    return device
+
+
+def expert_grams(
+    name: str,
+    checkpoint: Checkpoint,
+    source: GramSource,
+    device: torch.device,
+    rules: Sequence[MergeRule],
+    progress: Progress,
+) -> dict[str, Tensor]:
+    """One expert's mean Grams (RegMean, arXiv 2212.09849) from its train clips, through the disk cache."""
+    from lors_search.whisper.gram import merge_grams  # datasets and the tokenizer: only when a method reads Grams
+
+    subset = f", subset {source.subset!r}" if source.subset else ""
+    progress(f"Gram matrices of expert {name}: {source.clips} {source.language!r} train clips{subset} of {source.data}")
+    means, record = merge_grams(checkpoint, source, device=device, rules=rules)
+    where = "read from the cache" if record.cached else f"computed in {record.seconds:.1f} s"
+    cache = f" ({source.cache_dir})" if source.cache_dir else " (not cached: the corpus is read-only)"
+    progress(f"  {len(means)} layers, {record.clips} clips, {where}{cache if not record.cached else ''}")
+    return means
+
+
+class MergeService:
+    """A base and its experts loaded and validated once; `prepare(max_ranks, grams)` computes the experts' task
+    vectors, SVD factors and Grams (the checkpoints' expert weights are freed), then `merge(params)` /
+    `merge_into(target, params)` build any number of merges of them, as the search's workers do."""
+
+    def __init__(
+        self,
+        base: str,
+        experts: Sequence[ExpertPath],
+        rules: Sequence[MergeRule],
+        *,
+        device: torch.device | str = "cpu",
+        progress: Progress | None = None,
+    ) -> None:
+        self.progress = progress or (lambda message: None)
+        self.device = torch.device(device)
+        self.rules = tuple(rules)
+        self.expert_names = tuple(expert.name for expert in experts)
+        self.progress(f"loading base {base}")
+        self.base: Checkpoint = load_checkpoint(base)
+        self._experts: list[tuple[str, Checkpoint]] = []
+        for expert in experts:
+            self.progress(f"loading expert {expert.name} from {expert.path}")
+            self._experts.append((expert.name, load_checkpoint(expert.path)))
+        validate_compatible(self.base, [checkpoint for _, checkpoint in self._experts], self.rules)
+        self.infos: dict[str, TensorInfo] = describe_state(self.base.state_dict)
+        self.merger: PreparedMerger | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: MergeConfig, *, device: torch.device | str = "cpu", progress: Progress | None = None
+    ) -> MergeService:
+        return cls(config.base, config.experts, config.effective_rules(), device=device, progress=progress)
+
+    def plan(self, params: MergeParams) -> MergePlan:
+        return resolve_plan(params, self.infos, self.expert_names, self.rules)
+
+    def prepare(self, max_ranks: int | Mapping[str, int], grams: Mapping[str, GramSource] | None = None) -> None:
+        """Task vectors and SVD factors of every expert up to `max_ranks` (once; the experts' checkpoints are
+        freed), and the mean Grams of the experts `grams` names (computed first: they run the expert's model)."""
+        sources = dict(grams or {})
+        unknown = sorted(set(sources) - set(self.expert_names))
+        if unknown:
+            raise UserError(f"Gram sources name expert {unknown[0]!r}, which is not among {list(self.expert_names)}")
+        means = {
+            name: expert_grams(name, checkpoint, sources[name], self.device, self.rules, self.progress)
+            for name, checkpoint in self._experts
+            if name in sources
+        }
+        svds = sum(1 for rank in max_ranks.values() if rank > 0) if isinstance(max_ranks, Mapping) else None
+        what = f"task vector; {svds} SVDs" if svds is not None else "task vector and SVD factors"
+        states = {name: checkpoint.state_dict for name, checkpoint in self._experts}
+        self.merger = prepare_merger(
+            self.base.state_dict, states, self.rules, max_ranks, self.device, means,
+            release=True, progress=lambda name: self.progress(f"preparing expert {name} ({what})"),
+        )
+        self._experts = []
+
+    @property
+    def experts(self) -> list[PreparedExpert]:
+        """The prepared experts (after `prepare`)."""
+        return self._ready().experts
+
+    def _ready(self) -> PreparedMerger:
+        if self.merger is None:
+            raise RuntimeError("call prepare(max_ranks) before merging")
+        return self.merger
+
+    def merge(self, params: MergeParams) -> dict[str, Tensor]:
+        """New tensors holding the merge (the base's dtypes, on the service's device)."""
+        return self._ready().merge(params.method, self.plan(params))
+
+    def merge_into(self, target: MutableMapping[str, Tensor], params: MergeParams) -> None:
+        """The merge written in place into a resident model's state dict (as the search's workers do)."""
+        self._ready().merge_into(target, params.method, self.plan(params))
+
+    def restore_base(self, target: MutableMapping[str, Tensor]) -> None:
+        """Copy the base's weights back into a resident model's state dict."""
+        merger = self._ready()
+        with torch.no_grad():
+            for name, tensor in merger.base.items():
+                if name in target:
+                    target[name].copy_(tensor)
+
+
+def prepare_experts(
+    base: str,
+    experts: Sequence[ExpertPath],
+    rules: Sequence[MergeRule],
+    max_ranks: int | Mapping[str, int],
+    *,
+    device: torch.device | str = "cpu",
+    grams: Mapping[str, GramSource] | None = None,
+    progress: Progress | None = None,
+) -> list[PreparedExpert]:
+    """Load, validate and prepare `experts` against `base` on `device` (what a search's expert actors hold)."""
+    service = MergeService(base, experts, rules, device=device, progress=progress)
+    service.prepare(max_ranks, grams)
+    return service.experts
