@@ -56,9 +56,9 @@ def run_models(run: Path, alone: bool = False) -> dict[str, MergeParams]:
     selection = search.selection
     if selection is not None:
         winner = search.trials[int(selection["winner"])]
-        method = winner.params.get("method")
-        label = f"{method} searched alone, winner #{winner.number}" if alone else f"winner #{winner.number} ({method})"
-        out[label] = winner.merge_config().merge_params()
+        params = winner.merge_config().merge_params()
+        alone_label = f"{params.method} searched alone ({run.name}), winner #{winner.number}"
+        out[alone_label if alone else f"winner #{winner.number} ({params.method})"] = params
     if alone:
         return out
     for method in sorted({str(t.params.get("method")) for t in trials}):
