@@ -109,20 +109,21 @@ def summary_table(outcome: Any, space: Any) -> str:
         expert = refs.get("experts", {}).get(by_language.get(language, ""), {}).get(cell, {})
         for metric in ("wer", "cer") if task == "transcribe" else ("bleu",):
             lines.append(
-                f"{cell:<16} {metric.upper():<6} {_fmt(metric, best_cells.get(cell, {}).get(metric)):>7} "
+                f"{cell:<16} {metric.upper() + (' %' if metric in ('wer', 'cer') else ''):<6} "
+                f"{_fmt(metric, best_cells.get(cell, {}).get(metric)):>7} "
                 f"{_fmt(metric, refs['base'][cell].get(metric)):>7} {_fmt(metric, expert.get(metric)):>7}"
             )
     return "\n".join(lines)
 
 
-def _select(space: Any, root: Path) -> None:
-    """Honest selection after a finished search: the winner is chosen on the held-out dev clips."""
+def _select(space: Any, root: Path) -> int:
+    """Honest selection after a finished search: the winner is chosen on the held-out dev clips; its trial."""
     from lors_search.rundir import SearchRun
     from lors_search.search.selection import run_selection
 
     print()
     run = SearchRun(root)
-    run_selection(space, root, [t for t in run.trials.values() if run.is_full_fidelity(t)], progress=_say)
+    return int(run_selection(space, root, [t for t in run.trials.values() if run.is_full_fidelity(t)], progress=_say)["winner"])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,15 +186,17 @@ def run(args: argparse.Namespace) -> int:
         return 1 if outcome.status == "finished" else 130
     best = outcome.best
     objectives = ", ".join(f"{n} {_fmt_objective(best.objectives.get(n))}" for n in outcome.objective_names)
-    print(f"best trial #{best.number}: {objectives} (on {best.n_per_language} dev clips per language)")
+    asr_error = getattr(getattr(space, "objective", None), "asr_error", None)
+    uses = f"; ASR error {asr_error.upper()}" if asr_error and getattr(space.objective, "kind", "") != "multi" else ""
+    print(f"best trial #{best.number}: {objectives} (on {best.n_per_language} dev clips per language{uses})")
     print(summary_table(outcome, space))
-    if space.selection is not None and outcome.status == "finished":
-        _select(space, run_dir.root)
+    winner = _select(space, run_dir.root) if space.selection is not None and outcome.status == "finished" else None
     print(f"run directory: {run_dir.root}")
-    print(f"best merge config: {run_dir.best_yaml}")
+    if winner is None:  # with a winner, the selection line named its merge config (winner.yaml)
+        print(f"best merge config: {run_dir.best_yaml}")
     export = f"lors-search export {shlex.quote(str(run_dir.root))} --out {shlex.quote(str(Path('merged') / run_dir.root.name))}"
     if hints_wanted():
-        print(f"next: {export}")
+        print(f"next: {export}" + (f"  (exports the winner, trial {winner})" if winner is not None else ""))
     if outcome.status != "finished":
         print(f"interrupted; continue with: lors-search search {shlex.quote(args.space)} --name {name} --resume", file=sys.stderr)
         return 130

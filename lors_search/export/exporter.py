@@ -318,13 +318,13 @@ def _usage_section(target: Path, languages: list[str]) -> str:
 
 
 def describe_cells(cells: Mapping[str, Mapping[str, Any]]) -> str:
-    """"de WER 12.3, de>en BLEU 45.6, ..." for the summary line."""
+    """"de WER 12.3 %, de>en BLEU 45.6, ..." for the summary line."""
     parts = []
     for cell in sorted(cells):
         language, _, task = cell.partition("/")
         metrics = cells[cell]
         if task == "transcribe" and metrics.get("wer") is not None:
-            parts.append(f"{language} WER {100 * float(metrics['wer']):.1f}")
+            parts.append(f"{language} WER {100 * float(metrics['wer']):.1f} %")
         elif task == "translate" and metrics.get("bleu") is not None:
             parts.append(f"{language}>en BLEU {float(metrics['bleu']):.1f}")
     return ", ".join(parts)

@@ -34,12 +34,13 @@ def merge_config_yaml(space: Any, flat: Mapping[str, Any]) -> str:
     return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
-def format_cells(cells: Mapping[str, Mapping[str, Any]]) -> str:
+def format_cells(cells: Mapping[str, Mapping[str, Any]], asr_error: str = "wer") -> str:
+    """"de CER 12.3 %, de>en BLEU 45.6, ...": the ASR error the objective uses (a percentage) and BLEU (0-100)."""
     parts = []
     for cell in sorted(cells):
         metrics = cells[cell]
-        if "wer" in metrics:
-            parts.append(f"{cell.replace('/transcribe', '')} WER {100 * float(metrics['wer']):.1f}")
+        if asr_error in metrics:
+            parts.append(f"{cell.replace('/transcribe', '')} {asr_error.upper()} {100 * float(metrics[asr_error]):.1f} %")
         elif "bleu" in metrics:
             parts.append(f"{cell.replace('/translate', '')}>en BLEU {float(metrics['bleu']):.1f}")
     return ", ".join(parts)
@@ -209,7 +210,7 @@ class RunRecorder(Callback):
         else:
             tail = f"best{' NEW' if improved else ''} #{best.number} {best.objective:.4f}"
             if improved:  # per-language scores only when the best changes: on every line they buried the tally
-                tail += f": {format_cells(best.cells)}"
+                tail += f": {format_cells(best.cells, getattr(getattr(self.space, 'objective', None), 'asr_error', 'wer'))}"
         return f"{head} | {tally} | {tail}"
 
 

@@ -242,7 +242,10 @@ def test_recorder_rows_states_best_files_and_progress(tmp_path: Path, capsys) ->
     assert yaml.safe_load((tmp_path / "best.yaml").read_text())["params"] == {"density": 0.3}
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and "3 done (1 complete, 1 pruned, 1 failed)" in lines[-1]
-    assert lines[0].endswith("best NEW #0 0.8000: de WER 20.0, de>en BLEU 30.0")
+    assert lines[0].endswith("best NEW #0 0.8000: de WER 20.0 %, de>en BLEU 30.0")  # no objective: WER
+    from lors_search.search.recorder import format_cells
+
+    assert format_cells(cells, "cer") == "de CER 10.0 %, de>en BLEU 30.0"  # the objective's ASR error, in %
     assert lines[-1].endswith("| best #0 0.8000")  # per-language scores only when the best changes
     clone = pickle.loads(pickle.dumps(recorder))  # Tune pickles callbacks with the experiment
     assert clone._table is None and clone.table.counts() == {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1}
