@@ -4,8 +4,6 @@ multitask model (`lors_search.demo`); `demo` alone runs the main job (build, sea
 from __future__ import annotations
 
 import argparse
-import sys
-
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -70,14 +68,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def run_main(args: argparse.Namespace) -> int:
     _check_outputs(args)
-    try:
-        from lors_search.demo.main_job import run_main_job
-    except ModuleNotFoundError as exc:
-        if exc.name != "lors_search.demo.main_job":
-            raise
-        print("lors-search demo: error: the main demo job is not available yet; use `lors-search demo build`",
-              file=sys.stderr)
-        return 2
+    from lors_search.demo.main_job import run_main_job
+
     return int(run_main_job(args) or 0)
 
 

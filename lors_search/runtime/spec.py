@@ -72,7 +72,6 @@ def spec_from_space(space: Any) -> RuntimeSpec:
     """The runtime spec of a `lors_search.space.SearchSpace` (read through its documented fields only)."""
     data = space.data
     languages = getattr(data, "languages", None)
-    rules = getattr(space, "rules", None)
     return RuntimeSpec(
         base=str(space.base),
         experts=tuple(ExpertSpec(e.name, str(e.path), e.language) for e in space.experts),
@@ -85,6 +84,5 @@ def spec_from_space(space: Any) -> RuntimeSpec:
         ),
         to_params=space.merge_params,
         max_ranks=space.max_ranks(),
-        rules=tuple(rules) if rules else DEFAULT_RULES,
         methods=tuple(getattr(space, "method_names", None) or (space.method,)),
     )

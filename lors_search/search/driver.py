@@ -232,6 +232,7 @@ def run_search(
     from lors_search.search.continuation import study_counts
     from lors_search.search.storage import close_study_storages
     from lors_search.search.trainable import TrialContext, fidelity_levels
+    from lors_search.space.objective import check_references
 
     started = time.perf_counter()
     names, modes = space.objective_names(), space.objective_modes()
@@ -279,11 +280,7 @@ def run_search(
             references = compute_references(runtime, rungs, progress)
             per_rung = _per_rung(references, rungs)
             try:
-                from lors_search.space.objective import check_references
-
                 check_references(space, per_rung, rungs[-1])
-            except ImportError:
-                pass
             except ValueError as exc:
                 raise UserError(f"the objective is undefined on this dev set: {exc}") from None
             run = run_dir.update_run(references=per_rung[rungs[-1]], references_per_rung=per_rung)

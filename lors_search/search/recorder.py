@@ -87,10 +87,8 @@ class RunRecorder(Callback):
 
     def _metrics_sink(self) -> Any:
         if self._metrics is None:
-            try:
-                from lors_search.runtime.metrics import TrialMetrics
-            except ImportError:
-                return None
+            from lors_search.runtime.metrics import TrialMetrics
+
             self._metrics = TrialMetrics(Path(self.run_root).name)
         return self._metrics
 

@@ -25,21 +25,6 @@ logger = logging.getLogger(__name__)
 FIDELITY_KEY = "fidelity_level"
 
 
-def make_sampler(algorithm: str, seed: int, multi_objective: bool = False) -> optuna.samplers.BaseSampler:
-    """A seeded Optuna sampler: tpe (default; MOTPE when multi-objective), cmaes, random or nsga2."""
-    if algorithm == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if algorithm == "cmaes":
-        if multi_objective:
-            raise ValueError("cmaes is single-objective")
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if algorithm == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if algorithm == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    raise ValueError(f"unknown searcher algorithm {algorithm!r}")
-
-
 class FidelityOptunaSearch(OptunaSearch):
     """OptunaSearch whose trials below `max_level` of `fidelity_key` end as PRUNED.
 
@@ -66,10 +51,6 @@ class FidelityOptunaSearch(OptunaSearch):
         """Whether the trial came from `points_to_evaluate` (Optuna marks enqueued trials `fixed_params`)."""
         frozen = self._stored(ot_trial)
         return frozen is not None and "fixed_params" in frozen.system_attrs
-
-    def optuna_number(self, trial_id: str) -> int | None:
-        ot_trial = self._ot_trials.get(trial_id)
-        return None if ot_trial is None else ot_trial.number
 
     def _stored(self, ot_trial: optuna.Trial) -> optuna.trial.FrozenTrial | None:
         """The trial as the study's storage holds it; None on a storage hiccup, which must not stop the search

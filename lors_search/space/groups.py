@@ -48,9 +48,6 @@ class Group:
         """The rank that keeps every matrix of the group whole: its largest smaller side."""
         return max(min(dims) for dims in self.matrices(shape).values())
 
-    def min_side(self, shape: BaseShape) -> int:
-        return min(min(dims) for dims in self.matrices(shape).values())
-
 
 def build_groups(space: SearchSpace) -> tuple[Group, ...]:
     """The groups of `space` on its base, encoder first, in layer order, modules in stack order."""
