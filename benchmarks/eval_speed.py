@@ -128,6 +128,9 @@ def main() -> None:
     print(f"speed-up batched / one at a time: {t_single / t_batch:.1f}x (target >= 5x)")
 
     if not args.no_generate:
+        from lors_search.whisper.generate_warning import quiet_whisper_generate_warning
+
+        quiet_whisper_generate_warning()  # transformers' Whisper generate warns about its own arguments
         rows_all = eval_set.rows(limit)
         start = time.perf_counter()
         with torch.inference_mode():  # one repeat only: a reference, not a target

@@ -313,7 +313,9 @@ def _usage_section(target: Path, languages: list[str]) -> str:
         "and the task (`transcribe`, or `translate` into English):\n\n```python\n"
         + usage_snippet(target, languages)
         + "\n```\n\nThe generation config lists the experts' languages (`lang_to_id`), `is_multilingual` and the "
-        "default task `transcribe`."
+        "default task `transcribe`. transformers 5.24 logs once per process that passing `generation_config` together "
+        "with `suppress_tokens` and `begin_suppress_tokens` is deprecated: its own Whisper `generate` passes them "
+        "(whatever the call), and the output is not affected."
     )
 
 
