@@ -11,7 +11,6 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = REPO_ROOT / "cluster"
 KUBERAY_DIR = CLUSTER_DIR / "kuberay"
-DOCS_PAGE = REPO_ROOT / "docs" / "cluster.md"
 RAY_UP_CONFIGS = ("aws-gpu.yaml", "gcp-gpu.yaml")
 
 

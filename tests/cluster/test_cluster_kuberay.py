@@ -1,7 +1,9 @@
-"""The KubeRay manifests in cluster/kuberay/: required fields, pinned versions, GPUs, exposure, auth.
+"""The KubeRay manifests in cluster/kuberay/ parse as Kubernetes objects of KubeRay's kinds, with the pinned Ray,
+the CRD's field types, token authentication and a cluster-internal dashboard.
 
-No Kubernetes API server is involved; the checks follow the ray.io/v1 field names of KubeRay's
-CRDs (RayCluster, RayJob) and the core PersistentVolumeClaim.
+No Kubernetes API server is involved: each RayCluster spec (the RayCluster's and the RayJob's) is read by the
+code Ray's KubeRay autoscaler runs on a live cluster's custom resource, which derives and validates its node
+types from the CR; the other checks follow the ray.io/v1 field names of KubeRay's CRDs.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from cluster_files import CLUSTER_DIR, KUBERAY_DIR, load_yaml
+from ray.autoscaler._private.kuberay.autoscaling_config import _derive_autoscaling_config_from_ray_cr
 
 MANIFESTS = sorted(KUBERAY_DIR.glob("*.yaml"))
 
@@ -33,12 +36,17 @@ def _containers(pod_template: dict[str, Any]) -> list[dict[str, Any]]:
     return pod_template["spec"]["containers"]
 
 
-def _gpu_limit(container: dict[str, Any]) -> int:
-    return int(container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
-
-
-def test_the_expected_manifests_exist() -> None:
-    assert [p.name for p in MANIFESTS] == ["pvc.yaml", "raycluster.yaml", "rayjob-search.yaml"]
+@pytest.mark.parametrize("source, spec", _ray_cluster_specs(), ids=lambda v: v if isinstance(v, str) else "")
+def test_rays_kuberay_autoscaler_reads_a_cpu_head_and_an_autoscaling_gpu_group(
+    source: str, spec: dict[str, Any]
+) -> None:
+    # What the autoscaler reads from the API server: the CR with the namespace Kubernetes fills in.
+    config = _derive_autoscaling_config_from_ray_cr({"metadata": {"name": "lors", "namespace": "default"}, "spec": spec})
+    types = config["available_node_types"]
+    head = types.pop(config["head_node_type"])
+    assert head["resources"].get("GPU", 0) == 0 and head["resources"]["CPU"] == 0  # the head runs no trials
+    (gpu,) = [node for node in types.values() if node["resources"].get("GPU", 0) >= 1]
+    assert gpu["min_workers"] == 0 < gpu["max_workers"] <= config["max_workers"]
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
@@ -85,32 +93,6 @@ class TestRayClusterSpec:
         for container in _containers(head["template"]):
             assert all("hostPort" not in p for p in container.get("ports", []))
 
-    def test_head_has_no_gpu_and_owns_the_run_store(self, source: str, spec: dict[str, Any]) -> None:
-        head = spec["headGroupSpec"]
-        (container,) = _containers(head["template"])
-        assert _gpu_limit(container) == 0
-        assert head["rayStartParams"]["num-cpus"] == "0"
-        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-        assert mounts["lors-store"] == "/data/lors"
-        volumes = {v["name"]: v for v in head["template"]["spec"]["volumes"]}
-        claim = volumes["lors-store"]["persistentVolumeClaim"]["claimName"]
-        assert claim == _load("pvc.yaml")["metadata"]["name"]
-
-    def test_an_autoscaling_gpu_worker_group(self, source: str, spec: dict[str, Any]) -> None:
-        assert spec["enableInTreeAutoscaling"] is True
-        gpu_groups = [
-            g for g in spec["workerGroupSpecs"] if all(_gpu_limit(c) >= 1 for c in _containers(g["template"]))
-        ]
-        assert len(gpu_groups) == 1
-        (group,) = gpu_groups
-        assert group["minReplicas"] == 0 <= group["replicas"] <= group["maxReplicas"]
-        assert group["maxReplicas"] >= 1
-        (container,) = _containers(group["template"])
-        resources = container["resources"]
-        assert resources["requests"]["nvidia.com/gpu"] == resources["limits"]["nvidia.com/gpu"]
-        tolerations = group["template"]["spec"]["tolerations"]
-        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
-
     def test_ray_start_params_are_strings(self, source: str, spec: dict[str, Any]) -> None:
         # The CRD types rayStartParams as map[string]string: a bare YAML number is rejected.
         groups = [spec["headGroupSpec"]] + spec["workerGroupSpecs"]
@@ -141,9 +123,3 @@ def test_rayjob_runs_search_then_export_and_cleans_up(ray_version: str) -> None:
     assert isinstance(spec["ttlSecondsAfterFinished"], int)
     assert isinstance(spec["backoffLimit"], int) and spec["backoffLimit"] >= 1
     assert isinstance(spec["submitterConfig"]["backoffLimit"], int)
-
-
-def test_run_store_claim_is_a_single_writer_block_volume() -> None:
-    pvc = _load("pvc.yaml")
-    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
-    assert pvc["spec"]["resources"]["requests"]["storage"].endswith("Gi")
