@@ -117,6 +117,7 @@ def _main_job(args: argparse.Namespace) -> int:
     if code != 0:
         return code
     print("\n" + phases.table())
+    phases.save(out, quick)  # the next run's plan estimates these phases from this run
     print(f"\ndone: run {run_dir}, report {run_dir / 'report.html'}, merged model {export_dir}")
     print(usage_snippet(export_dir))
     return 0

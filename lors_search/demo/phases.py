@@ -1,6 +1,7 @@
 """The main job's phases: the plan printed first (each phase with an estimate for this machine, from the build's
-own measurements in build.json when present, scaled by the load seen now), a numbered header per phase, and the
-table of measured wall times at the end."""
+own measurements in build.json and the main job's earlier runs on this build in main_job.json when present, scaled
+by the load seen now), a numbered header per phase with its estimate and expected end, and the table of measured
+wall times at the end (kept in main_job.json for the next run's estimates)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Idle-machine seconds on the project's 2-core CPU (README, docs/benchmark.md), used when nothing was measured
-# here yet. Build: a fresh build; the others: one run on a built benchmark.
+# Seconds on the project's 2-core CPU (README, docs/benchmark.md), used when nothing was measured here yet. Build:
+# a fresh build on a quiet machine; the full recipe's other phases: the README's fresh-clone run beside other jobs
+# (scoring 3 min, the 240-trial method search 6.5 min, report 2.5 min), so they err on the long side.
 DEFAULTS: dict[bool, dict[str, float]] = {
     True: {"build": 140.0, "score": 30.0, "search": 45.0, "export": 30.0, "report": 20.0},
-    False: {"build": 1392.0, "score": 90.0, "search": 85.0, "export": 30.0, "report": 45.0},
+    False: {"build": 1392.0, "score": 180.0, "search": 390.0, "export": 15.0, "report": 150.0},
 }
 REUSED_BUILD_SECONDS = 5.0  # checking a complete build's stage hashes
+TIMES_FILE = "main_job.json"  # in the benchmark directory: the last run's phase times, as idle-machine seconds
 
 
 def load_factor() -> float:
@@ -44,6 +47,17 @@ def build_estimate(out: Path, quick: bool) -> tuple[float, str]:
     return DEFAULTS[quick]["build"], "the project's measured figure"
 
 
+def measured_phases(out: Path, quick: bool) -> dict[str, float]:
+    """Idle-machine seconds of the phases (not the build) of the last main job on this build (main_job.json)."""
+    try:
+        raw = json.loads((out / TIMES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if bool(raw.get("quick")) != quick or not isinstance(raw.get("idle_seconds"), dict):
+        return {}
+    return {str(k): float(v) for k, v in raw["idle_seconds"].items() if k != "build" and isinstance(v, int | float)}
+
+
 def _clock(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
@@ -57,6 +71,7 @@ class Phases:
     estimates: dict[str, float]  # seconds on this machine, already scaled
     wall: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    factor: float = 1.0  # the load factor the estimates were scaled by
 
     def plan(self, factor: float, source: str) -> str:
         lines = [f"lors-search demo: {len(self.names)} phases, about {_clock(sum(self.estimates.values()))} here "
@@ -72,7 +87,10 @@ class Phases:
         self.end()
         index = [name for name, _ in self.names].index(key) + 1
         text = detail or dict(self.names)[key]
-        print(f"\nlors-search demo: {index}/{len(self.names)} {text}", flush=True)
+        estimate = self.estimates.get(key, 0.0)
+        until = time.strftime("%H:%M", time.localtime(time.time() + estimate))
+        print(f"\nlors-search demo: {index}/{len(self.names)} {text}  (~{_clock(estimate)}, until about {until})",
+              flush=True)
         self._current = (key, time.perf_counter())
 
     def end(self) -> None:
@@ -91,15 +109,31 @@ class Phases:
                      f"{_clock(sum(self.estimates.values())):>10}")
         return "\n".join(lines)
 
+    def save(self, out: Path, quick: bool) -> None:
+        """Keep the measured phases (as idle-machine seconds: divided by the load factor) for the next run's plan;
+        a phase that did not run keeps its earlier figure."""
+        from lors_search.fsutil import atomic_write_text
+
+        idle = {**measured_phases(out, quick), **{key: seconds / self.factor for key, seconds in self.wall.items()}}
+        try:
+            atomic_write_text(out / TIMES_FILE, json.dumps({"quick": quick, "load_factor": round(self.factor, 2),
+                                                            "idle_seconds": {k: round(v, 1) for k, v in idle.items()}},
+                                                           indent=2) + "\n")
+        except OSError:
+            pass  # a read-only benchmark: the next run estimates from the defaults
+
 
 def demo_phases(out: Path, quick: bool, descriptions: dict[str, str]) -> tuple[Phases, str]:
     """The main job's phases (in `descriptions` order) with estimates scaled by the load now."""
     factor = load_factor()
     build_seconds, source = build_estimate(out, quick)
-    base = {**DEFAULTS[quick], "build": build_seconds}
+    measured = measured_phases(out, quick)
+    if measured:
+        source += f"; the other phases: {TIMES_FILE} of the last run on this build"
+    base = {**DEFAULTS[quick], **measured, "build": build_seconds}
     estimates = {key: base.get(key, 0.0) * factor for key in descriptions}
-    phases = Phases(list(descriptions.items()), estimates)
+    phases = Phases(list(descriptions.items()), estimates, factor=factor)
     return phases, phases.plan(factor, source)
 
 
-__all__ = ["Phases", "build_estimate", "demo_phases", "load_factor"]
+__all__ = ["Phases", "TIMES_FILE", "build_estimate", "demo_phases", "load_factor", "measured_phases"]
