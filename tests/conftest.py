@@ -31,3 +31,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "quick_demo_dir" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(QUICK_DEMO_TIMEOUT_S))
+            item.add_marker(pytest.mark.slow)  # the build alone takes minutes: never in the fast lane

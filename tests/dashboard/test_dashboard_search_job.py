@@ -27,11 +27,7 @@ EXPECTED_ACTORS = ("lors/expert/de", "lors/expert/es", "lors/expert/fr", "lors/w
 
 
 @pytest.mark.slow
-def test_smoke_search_as_a_ray_job(ray_head: RayHead, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    try:
-        quick_demo_dir = request.getfixturevalue("quick_demo_dir")  # tests/conftest.py (the demo build)
-    except pytest.FixtureLookupError:
-        pytest.skip("no quick_demo_dir fixture (the demo build is not available)")
+def test_smoke_search_as_a_ray_job(ray_head: RayHead, quick_demo_dir: Path, tmp_path: Path) -> None:
     run = f"smoke-job-{uuid.uuid4().hex[:6]}"
     submission_id = f"lors-test-{run}"
     runs_dir = tmp_path / "runs"

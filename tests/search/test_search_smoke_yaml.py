@@ -7,19 +7,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from lors_search.cli import main
 
 from search_fixtures import REPO
 
 
-def test_smoke_yaml_on_the_quick_demo(ray_session, request, tmp_path: Path, monkeypatch, capsys) -> None:
-    try:
-        demo = request.getfixturevalue("quick_demo_dir")
-    except pytest.FixtureLookupError:
-        pytest.skip("no quick_demo_dir fixture (the demo build is not available)")
-    monkeypatch.setenv("LORS_DEMO_DIR", str(demo))
+def test_smoke_yaml_on_the_quick_demo(ray_session, quick_demo_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("LORS_DEMO_DIR", str(quick_demo_dir))
     runs = tmp_path / "runs"
     code = main(["search", str(REPO / "search_spaces" / "smoke.yaml"), "--runs-dir", str(runs), "--workers", "2"])
     out = capsys.readouterr().out
