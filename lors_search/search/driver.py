@@ -136,7 +136,7 @@ def _build_tuner(
         )
         seed_rung_records(scheduler, continuation.rung_records, continuation.trial_params)
     budget = space.budget
-    recorder = make_recorder(run_dir, space, levels[-1])
+    recorder = make_recorder(run_dir, space, levels[-1], budget=continuation.budget)
     tuner = tune.Tuner(
         _trainable(context, layout),
         tune_config=tune.TuneConfig(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,24 @@ def format_cells(cells: Mapping[str, Mapping[str, Any]], asr_error: str = "wer")
     return ", ".join(parts)
 
 
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
 class RunRecorder(Callback):
-    def __init__(self, run_root: str, space: Any, max_level: float, echo: bool = True) -> None:
+    def __init__(
+        self, run_root: str, space: Any, max_level: float, echo: bool = True, budget: int | None = None
+    ) -> None:
+        """`budget`: the trials the run holds when finished (the progress lines then count towards it and
+        estimate the time left from this session's pace)."""
         self.run_root = str(run_root)
         self.space = space
         self.max_level = max_level
         self.echo = echo
+        self.budget = budget
+        self._started = time.monotonic()
+        self._done_before: int | None = None  # trials the run held when this session recorded its first
         self.objective_names = list(space.objective_names())
         self.mode = space.objective_modes()[0]
         self._table: TrialTable | None = None
@@ -201,7 +214,9 @@ class RunRecorder(Callback):
             f"trial {record.number:>3} {record.state:<8} {self.objective_names[0]} {shown}"
             f" @{record.n_per_language}/lang"
         )
-        tally = f"{done} done ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed)"
+        of = f"/{self.budget}" if self.budget else ""
+        tally = f"{done}{of} done ({counts['COMPLETE']} complete, {counts['PRUNED']} pruned, {counts['FAIL']} failed)"
+        tally += self._time_left(done)
         best = self.table.best(self.mode)
         if best is None:
             tail = "best: none yet"
@@ -212,8 +227,26 @@ class RunRecorder(Callback):
         return f"{head} | {tally} | {tail}"
 
 
-def make_recorder(run_dir: RunDir, space: Any, max_level: float, echo: bool = True) -> RunRecorder:
-    return RunRecorder(str(run_dir.root.resolve()), space, max_level, echo)
+    def _time_left(self, done: int) -> str:
+        """", ~2 min 10 s left": this session's seconds per trial times the trials still to run (from its second
+        trial on; the time budget caps it)."""
+        if self._done_before is None:
+            self._done_before = done - 1
+        ran = done - self._done_before
+        if not self.budget or ran < 2 or done >= self.budget:
+            return ""
+        elapsed = time.monotonic() - self._started
+        left = elapsed / ran * (self.budget - done)
+        limit = getattr(getattr(self.space, "budget", None), "time_budget_s", None)
+        if limit:
+            left = min(left, max(0.0, float(limit) - elapsed))
+        return f", ~{_clock(left)} left"
+
+
+def make_recorder(
+    run_dir: RunDir, space: Any, max_level: float, echo: bool = True, budget: int | None = None
+) -> RunRecorder:
+    return RunRecorder(str(run_dir.root.resolve()), space, max_level, echo, budget)
 
 
 def _float(value: Any) -> float | None:

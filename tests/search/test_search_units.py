@@ -251,6 +251,26 @@ def test_recorder_rows_states_best_files_and_progress(tmp_path: Path, capsys) ->
     assert clone._table is None and clone.table.counts() == {"COMPLETE": 1, "PRUNED": 1, "FAIL": 1}
 
 
+def test_recorder_counts_towards_the_budget_and_estimates_the_time_left(tmp_path: Path, capsys, monkeypatch) -> None:
+    from lors_search.search import recorder as recorder_module
+    from lors_search.search.recorder import RunRecorder
+
+    now = [100.0]  # created at 100 s; the trials finish 10 s apart
+    monkeypatch.setattr(recorder_module.time, "monotonic", lambda: now[0])
+    recorder = RunRecorder(str(tmp_path), _FakeSpace(), max_level=2.0, budget=5)
+    cells = {"de/transcribe": {"wer": 0.2, "cer": 0.1, "n": 4}}
+    for number in range(3):
+        now[0] += 10.0
+        result = {"objective": 0.5, "normalized_performance": 0.5, "n_per_language": 8, FIDELITY_KEY: 2.0,
+                  "cells": cells}
+        recorder.add(recorder.build_record(f"t{number}", {"optuna_trial": number, "params": {"density": 0.3}},
+                                           result, error=False))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "| 1/5 done (1 complete, 0 pruned, 0 failed) |" in lines[0]  # no estimate from one trial
+    assert "| 2/5 done (2 complete, 0 pruned, 0 failed), ~30 s left |" in lines[1]  # 20 s / 2 trials x 3
+    assert "| 3/5 done (3 complete, 0 pruned, 0 failed), ~20 s left |" in lines[2]  # 30 s / 3 trials x 2
+
+
 class _MethodsSpace:
     """Two objectives and a method choice, as the space that wrote tests/rundir/data/trials-6a9f566.parquet."""
 
