@@ -38,7 +38,7 @@ PHASES = {
     "build": "build (or reuse) the benchmark",
     "score": "score the unchanging models once (score cache)",
     "search": "search the merge",
-    "export": "export the best merge",
+    "export": "export the winner (chosen on held-out dev clips)",
     "report": "write the report",
 }
 
@@ -106,7 +106,7 @@ def _main_job(args: argparse.Namespace) -> int:
 
     run_dir = runs_dir / name
     export_dir = exports_dir / name
-    phases.begin("export", f"export the best merge to {export_dir}")
+    phases.begin("export", f"export the winner (chosen on held-out dev clips) to {export_dir}")
     code = _cli(["export", str(run_dir), "--out", str(export_dir)])
     if code != 0:
         return code
