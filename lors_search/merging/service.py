@@ -23,10 +23,10 @@ from lors_search.merging.plan import MergePlan, resolve_plan
 from lors_search.merging.prepared import PreparedExpert
 from lors_search.merging.rules import MergeRule
 from lors_search.merging.tensor_names import TensorInfo, describe_state
+from lors_search.whisper.gram import GramSource, merge_grams
 
 if TYPE_CHECKING:
     from lors_search.merge_config import MergeConfig
-    from lors_search.whisper.gram import GramSource
 
 Progress = Callable[[str], None]
 
@@ -61,8 +61,6 @@ def expert_grams(
     progress: Progress,
 ) -> dict[str, Tensor]:
     """One expert's mean Grams (RegMean, arXiv 2212.09849) from its train clips, through the disk cache."""
-    from lors_search.whisper.gram import merge_grams  # datasets and the tokenizer: only when a method reads Grams
-
     subset = f", subset {source.subset!r}" if source.subset else ""
     progress(f"Gram matrices of expert {name}: {source.clips} {source.language!r} train clips{subset} of {source.data}")
     means, record = merge_grams(checkpoint, source, device=device, rules=rules)
