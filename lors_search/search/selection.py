@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from lors_search.errors import UserError
-from lors_search.rundir import write_selection
+from lors_search.rundir import TrialRecord, ranked, write_selection
 
 if TYPE_CHECKING:
     from lors_search.evaluation.evaluator import Hypothesis
@@ -95,27 +95,27 @@ def _matches(params: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
 
 
 def pick_candidates(
-    trials: Sequence[Any], seeds: Sequence[tuple[str, Mapping[str, Any]]], count: int, sign: float
-) -> list[tuple[Any, str | None]]:
-    """The best `count` finished trials by search objective, then every seed point's trial not among them:
-    (trial record, seed name or None), in that order."""
-    finished = [t for t in trials if t.objective is not None and math.isfinite(float(t.objective))]
-    ranked = sorted(finished, key=lambda t: (-sign * float(t.objective), t.number))
+    trials: Sequence[TrialRecord], seeds: Sequence[tuple[str, Mapping[str, Any]]], count: int, mode: str
+) -> list[tuple[TrialRecord, str | None]]:
+    """The best `count` full-fidelity trials by search objective (lors_search.rundir's rule), then every seed
+    point's trial not among them: (trial record, seed name or None), in that order."""
+    order = ranked(trials, mode)
+    finished = sorted(order, key=lambda t: t.number)
     seed_of = {}
     for name, point in seeds:
-        hit = next((t for t in sorted(finished, key=lambda t: t.number) if _matches(t.params, point)), None)
+        hit = next((t for t in finished if _matches(t.params, point)), None)
         if hit is not None and hit.number not in seed_of:
             seed_of[hit.number] = name
-    chosen = ranked[:count]
+    chosen = order[:count]
     chosen += [t for t in finished if t.number in seed_of and t not in chosen]
     return [(t, seed_of.get(t.number)) for t in chosen]
 
 
-def run_selection(space: SearchSpace, run_root: Path, trials: Sequence[Any], progress: Progress = print) -> dict[str, Any]:
-    """Re-score the candidates of a finished search on the selection part and write selection.json.
-
-    `trials` are the run's finished full-fidelity trials (objects with number, objective, params). Returns the
-    document written."""
+def run_selection(
+    space: SearchSpace, run_root: Path, trials: Sequence[TrialRecord], progress: Progress = print
+) -> dict[str, Any]:
+    """Re-score the candidates of a finished search on the selection part and write selection.json and
+    winner.yaml. `trials`: the run's finished full-fidelity trials. Returns the document written."""
     from lors_search.checkpoints import load_checkpoint
     from lors_search.runtime.local import local_worker
     from lors_search.runtime.spec import spec_from_space
@@ -125,8 +125,9 @@ def run_selection(space: SearchSpace, run_root: Path, trials: Sequence[Any], pro
     if len(space.objective_names()) != 1:
         raise UserError("honest selection needs a single objective (objective.kind multi has a Pareto front instead)")
     started = time.perf_counter()
-    sign = 1.0 if space.objective_modes()[0] == "max" else -1.0
-    candidates = pick_candidates(trials, space.named_seed_points(), space.selection.candidates, sign)
+    mode = space.objective_modes()[0]
+    sign = 1.0 if mode == "max" else -1.0
+    candidates = pick_candidates(trials, space.named_seed_points(), space.selection.candidates, mode)
     if not candidates:
         raise UserError("the search finished no full-fidelity trial to select from")
     progress(

@@ -170,7 +170,7 @@ def test_report_of_a_run_with_selection(single_run: Path, tmp_path: Path, capsys
     run = SearchRun(run_dir)
     space = run.space()
     finished = [t for t in run.trials.values() if run.is_full_fidelity(t)]
-    picked = pick_candidates(finished, space.named_seed_points(), 1, 1.0)
+    picked = pick_candidates(finished, space.named_seed_points(), 1, "max")
     seeds = {seed for _, seed in picked}
     assert {"task_arithmetic", "paper_defaults"} <= seeds
     rows = {record.number: (GOOD, TA, LORS)[i % 3] for i, (record, _) in enumerate(picked)}
