@@ -27,7 +27,7 @@ from lors_search.export.build import combined_max_ranks, space_gram_sources
 from lors_search.export.card import card_sections
 from lors_search.export.langid import langid_markdown, language_id_accuracy
 from lors_search.export.layers import layer_parameters
-from lors_search.export.run import SearchRun, TrialRecord
+from lors_search.rundir import TRIALS_PARQUET, SearchRun, TrialRecord
 from lors_search.export.usage import restrict_generation_config, usage_snippet
 from lors_search.evaluation.score_cache import ScoreCache
 from lors_search.export.verify import compare_cells
@@ -167,7 +167,7 @@ def export_trial(
         raise UserError(f"refusing to export to {target}: it holds the run directory {run.root}")
     record = run.trial(trial)
     if not record.cells:
-        raise UserError(f"trial {record.number} has no dev metrics in trials.parquet; nothing to verify against")
+        raise UserError(f"trial {record.number} has no dev metrics in {TRIALS_PARQUET}; nothing to verify against")
     space = run.space()
     # RegMean trials: the Grams the search's expert actors computed (space's data, train split), recorded in the
     # exported merge_config.yaml so that `lors-search merge --config` reproduces the checkpoint.

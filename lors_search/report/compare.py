@@ -22,9 +22,9 @@ from lors_search.export.build import combined_max_ranks, space_gram_sources
 from lors_search.export.exporter import DevData
 from lors_search.evaluation.evaluator import Hypothesis
 from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, cached_rows, state_hash
-from lors_search.export.run import SearchRun, TrialRecord
 from lors_search.merging import MergeParams, ParamValues
 from lors_search.merging.service import MergeService
+from lors_search.rundir import SearchRun, TrialRecord
 
 Cells = dict[str, dict[str, Any]]
 Progress = Callable[[str], None]

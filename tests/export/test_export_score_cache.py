@@ -12,7 +12,7 @@ from lors_search.evaluation.decoding import window_seconds
 from lors_search.evaluation.evaluator import Hypothesis
 from lors_search.evaluation.model_dir import load_model_dir
 from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, state_hash
-from lors_search.export.run import SearchRun
+from lors_search.rundir import SearchRun
 
 
 def test_export_feeds_the_reports_best_column(search_run: Path, tmp_path: Path) -> None:
