@@ -103,9 +103,11 @@ class ScoreCache:
         return self.root / split / f"{model_key[:32]}-{setting[:16]}-{language}.json"
 
     def lookup(
-        self, model_key: str, split: str, language: str, settings: EvalSettings, n_per_language: int | None
+        self, model_key: str, split: str, language: str, settings: EvalSettings, n_per_language: int | None,
+        *, from_rank: int = 0,
     ) -> tuple[Hypothesis, ...] | None:
-        """The rows of the first `n_per_language` clips (None: all), or None when no entry covers them."""
+        """The rows of the first `n_per_language` clips (None: all) from the `from_rank`-th on (the held-out
+        selection part is the tail of the order), or None when no entry covers them."""
         path = self._path(model_key, split, language, settings)
         entry = _read(path)
         if entry is None or entry.get("model") != model_key or not _covers(entry.get("n"), n_per_language):
@@ -115,7 +117,7 @@ class ScoreCache:
         return tuple(
             Hypothesis(row["id"], language, row["task"], row["reference"], row["hypothesis"])
             for row in entry["rows"]
-            if n_per_language is None or row["rank"] < n_per_language
+            if (n_per_language is None or row["rank"] < n_per_language) and row["rank"] >= from_rank
         )
 
     def store(

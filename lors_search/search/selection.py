@@ -66,10 +66,47 @@ def _cells(rows: Sequence[Mapping[str, str]]) -> dict[str, dict[str, Any]]:
     )
 
 
-def _decode_state(worker: WorkerActor, state: Mapping[str, torch.Tensor], first: int) -> list[dict[str, str]]:
-    """Hypotheses of an unmerged model (the base or an expert) on the selection part."""
+def _decode_state(
+    worker: WorkerActor, state: Mapping[str, torch.Tensor], first: int, languages: Sequence[str] | None = None
+) -> list[dict[str, str]]:
+    """Hypotheses of an unmerged model (the base or an expert) on the selection part, on `languages` (None:
+    all). They come from the score cache's whole-split entry of these weights when there is one (the demo's
+    scoring phase writes them); the rest is decoded (only the held-out clips: not kept, the cache holds
+    prefixes of the clip order)."""
+    from lors_search.evaluation.evalset import load_eval_set
+    from lors_search.evaluation.evaluator import Evaluator
+    from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, state_hash
+
     worker.load_state(state)
-    return _rows(worker.evaluator.evaluate(None, from_rank=first).hypotheses)
+    data = worker.spec.data
+    wanted = tuple(languages) if languages else tuple(worker.eval_set.languages)
+    cache = ScoreCache(data.path)
+    settings = EvalSettings(worker.window, tuple(worker.eval_set.tasks), worker.device.type)
+    key = state_hash(worker.target)
+    found: dict[str, tuple[Hypothesis, ...]] = {}
+    for language in wanted:
+        rows = cache.lookup(key, data.split, language, settings, None, from_rank=first)
+        if rows is not None:
+            found[language] = rows
+    missing = tuple(language for language in wanted if language not in found)
+    decoded: tuple[Hypothesis, ...] = ()
+    if missing == tuple(worker.eval_set.languages):
+        decoded = worker.evaluator.evaluate(None, from_rank=first).hypotheses
+    elif missing:
+        eval_set = load_eval_set(data.path, data.split, window_seconds=worker.window, languages=missing, tasks=data.tasks)
+        evaluator = Evaluator(worker.model, worker.tokenizer, eval_set, batch_size=data.batch_size, device=worker.device)
+        decoded = evaluator.evaluate(None, from_rank=first).hypotheses
+    # The worker's row order (clip order, each clip's tasks adjacent), whichever way a row was obtained.
+    by_id = {(h.id, h.task): h for rows in found.values() for h in rows} | {(h.id, h.task): h for h in decoded}
+    order = worker.eval_set
+    ranks = order.ranks
+    out = []
+    for row in order.rows(None):
+        clip = order.row_clip(int(row))
+        if ranks[clip] < first or order.clip_languages[clip] not in wanted:
+            continue
+        out.append(by_id[(order.clip_ids[clip], order.row_task(int(row)))])
+    return _rows(out)
 
 
 def _decode_merge(worker: WorkerActor, params: MergeParams, first: int) -> list[dict[str, str]]:
@@ -139,8 +176,7 @@ def run_selection(
     base_rows = _decode_state(worker, worker.merger.base, first)
     expert_rows: list[dict[str, str]] = []
     for expert in space.experts:
-        rows = _decode_state(worker, load_checkpoint(expert.path).state_dict, first)
-        expert_rows += [row for row in rows if row["language"] == expert.language]
+        expert_rows += _decode_state(worker, load_checkpoint(expert.path).state_dict, first, (expert.language,))
     references = {
         "base": _cells(base_rows),
         "experts": {

@@ -84,3 +84,33 @@ def test_a_changed_expert_is_decoded_again(worker_on_copy, tiny_bench: Path) -> 
     assert result["cached"] is False and result["rows_decoded"] == 12 * 2
     assert result["cells"][12] == _direct_cells(changed, root / "data", ("es",), 12)
     assert worker.reference(str(changed), ["es"], RUNGS)["cached"] is True
+
+
+def test_selection_reads_the_held_out_rows_from_the_cache(worker_on_copy, tiny_bench: Path) -> None:
+    """The selection step's base and expert rows on the held-out tail of the clip order: decoded when no
+    whole-split entry exists, read from it when the demo's scoring phase wrote one; the same rows either way."""
+    from dataclasses import asdict
+
+    from lors_search.checkpoints import load_checkpoint
+    from lors_search.evaluation.score_cache import ScoreCache, score_model_dir
+    from lors_search.search.selection import _decode_state
+
+    worker, root = worker_on_copy
+    first = 8  # clips ranked 8..11 of each language are the held-out part
+    worker.load_state(worker.merger.base)
+    direct = [asdict(h) for h in worker.evaluator.evaluate(None, from_rank=first).hypotheses]
+    assert len(direct) == 4 * 2 * 2  # 4 clips, de+es, ASR+ST
+
+    before = worker.evaluator.rows_decoded
+    assert _decode_state(worker, worker.merger.base, first) == direct
+    assert worker.evaluator.rows_decoded == before + 16  # no whole-split entry yet (the references kept 12 clips)
+    score_model_dir(ScoreCache(root / "data"), tiny_bench / "base", ("dev",))
+    before = worker.evaluator.rows_decoded
+    assert _decode_state(worker, worker.merger.base, first) == direct
+    assert worker.evaluator.rows_decoded == before  # read from the cache
+
+    # An expert: its own language only (it used to decode every language and keep one).
+    state = load_checkpoint(tiny_bench / "experts" / "de").state_dict
+    worker.load_state(state)
+    own = [asdict(h) for h in worker.evaluator.evaluate(None, from_rank=first).hypotheses if h.language == "de"]
+    assert _decode_state(worker, state, first, ("de",)) == own
