@@ -24,11 +24,16 @@ def quick_demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+# Tests that use these are in the full suite only, not the fast lane (`pytest -m "not slow"`): the quick demo
+# build takes minutes, a real Ray (started in-process or as a head) tens of seconds on a 2-core machine.
+SLOW_FIXTURES = ("quick_demo_dir", "ray_session", "ray_head")
 QUICK_DEMO_TIMEOUT_S = 1800  # the first test to use the fixture pays for the build (~2-7 min on a shared 2-core box)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "quick_demo_dir" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "quick_demo_dir" in fixtures:
             item.add_marker(pytest.mark.timeout(QUICK_DEMO_TIMEOUT_S))
-            item.add_marker(pytest.mark.slow)  # the build alone takes minutes: never in the fast lane
+        if any(name in fixtures for name in SLOW_FIXTURES):
+            item.add_marker(pytest.mark.slow)

@@ -75,6 +75,7 @@ def test_connect_refuses_a_dashboard_address() -> None:
         local_ray.connect("http://127.0.0.1:8265", None, stream=None)
 
 
+@pytest.mark.slow  # starts a local Ray in a subprocess
 def test_connect_starts_a_local_ray_on_loopback_with_token_auth(tmp_path: Path) -> None:
     """Ray's default for a new local cluster: a token in ~/.ray/auth_token (here a scratch HOME), required by
     the dashboard's API; connect() says so and where the dashboard is."""
@@ -93,6 +94,7 @@ def test_connect_starts_a_local_ray_on_loopback_with_token_auth(tmp_path: Path) 
     assert f"Prometheus metrics: {connection['metrics_url']}" in stderr
 
 
+@pytest.mark.slow  # starts a local Ray in a subprocess
 def test_connect_reuses_a_ray_initialised_by_the_caller() -> None:
     """A test or notebook that called ray.init() itself keeps its Ray: connect() neither re-initialises nor,
     on shutdown(), stops it."""

@@ -17,6 +17,7 @@ from lors_search.cli import main
 CELLS = {f"{lang}/{task}" for lang in LANGUAGES for task in ("transcribe", "translate")}
 
 
+@pytest.mark.slow  # the console script in a subprocess; test_json_matches_the_library checks the same in-process
 def test_json_is_the_only_stdout(bench) -> None:
     """Through the installed console script, as a user runs it."""
     script = Path(sys.executable).with_name("lors-search")

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
+import pytest
 
 from search_fixtures import HERE, REPO, subprocess_env
+
+pytestmark = pytest.mark.slow  # a two-node local Ray cluster and real searches in subprocesses
 
 
 def test_two_node_cluster_places_experts_and_workers_on_both_nodes(write_space, tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ import psutil  # noqa: E402
 
 from search_fixtures import REPO, subprocess_env
 
+pytestmark = pytest.mark.slow  # real searches in subprocesses, each with its own local Ray
+
 BUDGET = 7
 
 

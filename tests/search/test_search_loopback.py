@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import ray  # noqa: F401 - puts Ray's vendored psutil on sys.path
 import psutil  # noqa: E402
 
@@ -50,6 +51,7 @@ def test_loopback_check_is_strict() -> None:
     assert not _loopback("0.0.0.0") and not _loopback("::") and not _loopback("192.0.2.2")
 
 
+@pytest.mark.slow  # a real search in a subprocess, with its own local Ray
 def test_a_local_search_listens_on_loopback_only(write_space, tmp_path: Path) -> None:
     space = write_space("loopback", budget={"num_samples": 3}, fidelity={"n_per_language": [None]})
     runs = tmp_path / "runs"

@@ -200,6 +200,7 @@ def test_bad_input(ws: Workspace, case: str, capfd: pytest.CaptureFixture[str], 
     _check(ws, case, code, captured.out, captured.err, before)
 
 
+@pytest.mark.slow  # a fresh interpreter per case; test_bad_input checks every case in-process
 @pytest.mark.parametrize("case", SUBPROCESS)
 def test_bad_input_subprocess(ws: Workspace, case: str) -> None:
     argv = [part.format(ws=ws.root) for part in CASES[case][0]]
