@@ -175,7 +175,8 @@ def export_trial(
     data = DevData.of_space(space)
     device = torch.device(device)
     _quiet_transformers()
-    say(f"exporting trial {record.number} of run {run.name} ({config.method}, {run.objective_names[0]} {record.objective})")
+    shown = "-" if record.objective is None else f"{record.objective:.4f}"  # as the search's lines show it
+    say(f"exporting trial {record.number} of run {run.name} ({config.method}, {run.objective_names[0]} {shown})")
 
     merge_started = time.perf_counter()
     builder = MergeService.from_config(config, device=device, progress=say)
