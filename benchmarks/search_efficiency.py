@@ -55,10 +55,11 @@ def samplers(args: argparse.Namespace) -> dict[str, Any]:
 
     from lors_search.runtime.local import local_worker
     from lors_search.runtime.spec import spec_from_space
+    from lors_search.demo.paths import space_places
     from lors_search.space import load_search_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = load_search_space(args.space)
+    space = load_search_space(args.space, places=space_places())
     name, mode = space.objective_names()[0], space.objective_modes()[0]
     torch.set_num_threads(args.threads)
     worker = local_worker(spec_from_space(space), threads=args.threads)
@@ -78,7 +79,7 @@ def samplers(args: argparse.Namespace) -> dict[str, Any]:
             for _ in range(args.trials):
                 trial = study.ask()
                 sample(trial)
-                out = worker.run(trial.params, n)
+                out = worker.run(space.merge_params(trial.params), n)
                 value = float(space.score(out["cells"], references, n)[name])
                 study.tell(trial, value)
                 values.append(value)
@@ -124,9 +125,10 @@ def samplers(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _single_rung_space(space_path: str, directory: Path) -> Path:
+    from lors_search.demo.paths import space_places
     from lors_search.space import load_search_space
 
-    space = load_search_space(space_path)
+    space = load_search_space(space_path, places=space_places())
     raw = yaml.safe_load(space.resolved_yaml())
     raw["name"] = f"{space.name}-full"
     raw["fidelity"]["n_per_language"] = [raw["fidelity"]["n_per_language"][-1]]
@@ -141,6 +143,7 @@ def asha(args: argparse.Namespace) -> dict[str, Any]:
 
     from lors_search.runtime.names import NAMESPACE
     from lors_search.search.driver import check_run_dir, run_search
+    from lors_search.demo.paths import space_places
     from lors_search.space import load_search_space
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -151,14 +154,14 @@ def asha(args: argparse.Namespace) -> dict[str, Any]:
              logging_level="WARNING")
     try:
         for label, path in spaces.items():
-            space = load_search_space(path)
+            space = load_search_space(path, places=space_places())
             run_dir = check_run_dir(work / "runs", label, resume=False)
             run_search(space, run_dir, num_samples=args.num_samples, workers=args.workers,
                        progress=lambda message: None)
             tables[label] = pd.read_parquet(run_dir.trials_parquet).sort_values(["finished_at", "trial"])
     finally:
         ray.shutdown()
-    mode = load_search_space(args.space).objective_modes()[0]
+    mode = load_search_space(args.space, places=space_places()).objective_modes()[0]
     bests = {}
     for label, table in tables.items():
         complete = table[table["state"] == "COMPLETE"]["objective"]

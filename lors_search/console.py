@@ -17,7 +17,6 @@ from typing import Any, TextIO
 
 from lors_search.rundir.files import LOG_FILE
 
-MAIN_JOB_ENV = "LORS_DEMO_MAIN_JOB"
 _LOGGERS = ("ray", "optuna")
 _active: _RunLog | None = None
 _saved: dict[str, tuple[list[logging.Handler], bool]] = {}
@@ -139,12 +138,6 @@ def to_run_log(text: str) -> None:
         _active.write(text)
 
 
-def hints_wanted() -> bool:
-    """False inside the demo's main job, which runs export and report itself: a command's "next: ..." hint
-    would name steps the job is about to take differently."""
-    return os.environ.get(MAIN_JOB_ENV) != "1"
-
-
 def flush_foreign_output() -> None:
     """Write what is still in memory (call once the run directory exists, e.g. at the end of a search)."""
     if _active is not None:
@@ -153,4 +146,4 @@ def flush_foreign_output() -> None:
 
 atexit.register(flush_foreign_output)  # records that arrived before the run directory existed
 
-__all__ = ["MAIN_JOB_ENV", "capture_foreign_output", "flush_foreign_output", "hints_wanted", "release_foreign_output"]
+__all__ = ["capture_foreign_output", "flush_foreign_output", "release_foreign_output"]

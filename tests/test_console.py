@@ -43,7 +43,6 @@ def _check(run: Path, capsys, optuna, tune_output) -> None:
     for text in ("Token authentication", "A new study created", "Configuration for experiment", "TensorBoard", "GCS"):
         assert text not in out.out and text not in out.err, text
         assert text in path.read_text(), text
-    assert console.hints_wanted()
 
 
 def test_local_ray_address_goes_to_the_run_log(tmp_path: Path, capsys) -> None:

@@ -74,17 +74,7 @@ def run_main(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from lors_search.demo.build import build_demo, score_table
-    from lors_search.demo.paths import default_demo_dir
-    from lors_search.demo.recipe import full_recipe, quick_recipe
+    from lors_search.demo.build import build_command
 
-    quick = bool(getattr(args, "quick", False))
-    recipe = (quick_recipe if quick else full_recipe)(getattr(args, "langs", None))
-    out = getattr(args, "out", None) or default_demo_dir(quick)
-    summary = build_demo(out, recipe, progress=True, force=bool(args.force))
-    print(score_table(summary.scores))
-    done = ", ".join(summary.built) or "nothing"
-    print(f"\ndemo in {summary.out} ({summary.seconds:.0f} s; built: {done}; reused: {', '.join(summary.reused) or 'nothing'})")
-    return 0
-
-
+    return build_command(bool(getattr(args, "quick", False)), getattr(args, "out", None), getattr(args, "langs", None),
+                         bool(args.force))

@@ -1,17 +1,9 @@
 """`lors-search export`: a search run's best (or chosen) trial -> a verified Hugging Face Whisper checkpoint
-(thin wiring of lors_search.export)."""
+(thin wiring of lors_search.export.command)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import TYPE_CHECKING
-
-from lors_search.cli.guards import Inputs, space_inputs
-from lors_search.fsutil import check_output_location, check_writable
-
-if TYPE_CHECKING:
-    from lors_search.rundir import SearchRun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,39 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.set_defaults(func=run)
 
 
-def run_inputs(search_run: SearchRun) -> Inputs:
-    """The checkpoints, data and compare models a run's space names (what export and report read)."""
-    return space_inputs(search_run.space())
-
-
 def run(args: argparse.Namespace) -> int:
-    from lors_search.evaluation.model_dir import resolve_device
-    from lors_search.export import export_trial
-    from lors_search.export.exporter import describe_cells
-    from lors_search.rundir import SearchRun
+    from lors_search.export.command import export_command
 
-    def progress(message: str) -> None:
-        print(f"lors-search export: {message}", flush=True)
-
-    search_run = SearchRun(args.run_dir)
-    # The run directory (its Tune experiment, study, trials) and the checkpoints and data it names are inputs:
-    # --force replaces the output, so an output overlapping any of them would destroy it.
-    check_output_location(args.out, [("run directory", search_run.root)])
-    check_output_location(args.out, run_inputs(search_run))
-    check_writable(args.out)
-    result = export_trial(
-        search_run,
-        args.out,
-        trial=args.trial,
-        force=args.force,
-        device=resolve_device(args.device),
-        tolerance=args.tolerance,
-        progress=progress,
-        bar=sys.stderr.isatty(),
+    return export_command(
+        args.run_dir, args.out, trial=args.trial, force=args.force, device=args.device, tolerance=args.tolerance
     )
-    how = "equal to" if result.tolerance == 0 else f"within {result.tolerance:g} of"
-    print(
-        f"exported trial {result.trial.number} of run {search_run.name} to {result.out} in {result.seconds:.1f} s; "
-        f"dev metrics re-measured from disk {how} the trial's: {describe_cells(result.cells)}"
-    )
-    return 0

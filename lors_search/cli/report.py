@@ -1,17 +1,8 @@
-"""`lors-search report`: a search run -> HTML page + PNG plots (thin wiring of lors_search.report)."""
+"""`lors-search report`: a search run -> HTML page + PNG plots (thin wiring of lors_search.report.command)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from lors_search.errors import UserError
-from lors_search.fsutil import check_output_location, check_writable
-
-if TYPE_CHECKING:
-    from lors_search.rundir import SearchRun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,64 +31,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from lors_search.evaluation.model_dir import resolve_device
-    from lors_search.rundir import SearchRun
-    from lors_search.report import build_report, dashboard_command
+    from lors_search.report.command import report_command
 
-    def progress(message: str) -> None:
-        print(f"lors-search report: {message}", flush=True)
-
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    search_run = SearchRun(args.run_dir)
-    _check_output(args, search_run)
-    result = build_report(
-        search_run,
-        args.out,
-        test=args.test,
-        compare=not args.no_compare,
-        device=resolve_device(args.device),
-        progress=progress,
-        bar=sys.stderr.isatty(),
-    )
-    best = "no complete trial yet" if result.best is None else f"best trial {result.best.number}"
-    extras = " (with the test-split final check)" if result.test else ""
-    print(
-        f"wrote {result.html} and {len(result.plots)} plot(s) in {result.files}{extras}; {best}. "
-        f"Explore the study: {dashboard_command(search_run)}{_install_hint()}"
-    )
-    return 0
-
-
-def _check_output(args: argparse.Namespace, search_run: SearchRun) -> None:
-    """The page and its plot folder replace what is there: refuse, before any evaluation, a location that
-    overlaps what the report reads (the run's files, its checkpoints and data) or that cannot be written."""
-    from lors_search.cli.export import run_inputs
-    from lors_search.report import files_dir
-
-    html = Path(args.out).expanduser().resolve() if args.out else search_run.root / "report.html"
-    # Earlier reports (pages and their *_files folders) are outputs, not inputs: a report may replace them.
-    run_files = [
-        (f"run file {entry.name}", entry)
-        for entry in sorted(search_run.root.iterdir())
-        if not (entry.suffix.lower() in (".html", ".htm") or (entry.is_dir() and entry.name.endswith("_files")))
-    ]
-    inputs: list[tuple[str, str | Path | None]] = list(run_files)
-    try:
-        inputs += run_inputs(search_run)
-    except UserError:
-        pass  # a space whose files are gone: --no-compare still reports, and nothing of theirs can be hit
-    for target in (html, files_dir(html)):
-        check_output_location(target, inputs)
-    check_writable(html)
-
-
-def _install_hint() -> str:
-    """optuna-dashboard is an optional extra; say how to get it rather than print a command that fails."""
-    import importlib.util
-
-    if importlib.util.find_spec("optuna_dashboard") is not None:
-        return ""
-    return " (install it first: .venv/bin/pip install -e '.[dashboard]')"
+    return report_command(args.run_dir, args.out, test=args.test, compare=not args.no_compare, device=args.device)

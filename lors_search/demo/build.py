@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lors_search.demo.recipe import DemoRecipe
+from lors_search.demo.paths import default_demo_dir
+from lors_search.demo.recipe import DemoRecipe, full_recipe, quick_recipe
 from lors_search.errors import UserError
 from lors_search.fsutil import atomic_output_dir, atomic_write_text
 
@@ -498,3 +499,14 @@ def score_table(scores: dict[str, Any]) -> str:
 def _fmt(tasks: dict[str, Any], task: str) -> str:
     value = tasks.get(task, {}).get("mean")
     return "  n/a" if value is None else f"{value:5.2f}"
+
+
+def build_command(quick: bool, out: str | os.PathLike[str] | None, langs: Sequence[str] | None, force: bool) -> int:
+    """What `lors-search demo build` does (the main job's first step too): build or reuse the benchmark in
+    `out` (default: the demo directory), print the dev scores and a one-line summary."""
+    recipe = (quick_recipe if quick else full_recipe)(langs)
+    summary = build_demo(out or default_demo_dir(quick), recipe, progress=True, force=force)
+    print(score_table(summary.scores))
+    done = ", ".join(summary.built) or "nothing"
+    print(f"\ndemo in {summary.out} ({summary.seconds:.0f} s; built: {done}; reused: {', '.join(summary.reused) or 'nothing'})")
+    return 0

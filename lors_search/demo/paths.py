@@ -17,3 +17,9 @@ def default_demo_dir(quick: bool) -> Path:
         return Path(override).expanduser().resolve()
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return Path(cache) / "lors_search" / ("demo-quick" if quick else "demo")
+
+
+def space_places() -> dict[str, Path]:
+    """What `{demo}` and `{demo-quick}` stand for in the shipped search spaces: the default demo directories
+    (the rule the demo build uses); pass it to `load_search_space(..., places=...)`."""
+    return {"{demo}": default_demo_dir(False), "{demo-quick}": default_demo_dir(True)}

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from lors_search.merging.method import Param
-from lors_search.merging.registry import PARAMS, get_method, method_names
+from lors_search.merging.registry import PARAMS, check_method_name, get_method
 from lors_search.merging.tensor_names import KINDS
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
@@ -20,6 +20,13 @@ _CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=Fal
 StackName = Literal["encoder", "decoder"]
 ModuleName = Literal["self_attn", "cross_attn", "ffn"]
 KindName = Literal[KINDS]  # type: ignore[valid-type]
+
+
+def check_one_rank_form(rank: object, rank_ratio: object) -> None:
+    """A rank is given as an absolute rank or as a ratio of the matrix's smaller side, never both (merge
+    parameters and search-space ranges alike)."""
+    if rank is not None and rank_ratio is not None:
+        raise ValueError("give either rank or rank_ratio, not both")
 
 
 class _ParamValuesBase(BaseModel):
@@ -46,8 +53,7 @@ class _ParamValuesBase(BaseModel):
 
     @model_validator(mode="after")
     def _one_rank_form(self) -> _ParamValuesBase:
-        if getattr(self, "rank", None) is not None and getattr(self, "rank_ratio", None) is not None:
-            raise ValueError("give either rank or rank_ratio, not both")
+        check_one_rank_form(getattr(self, "rank", None), getattr(self, "rank_ratio", None))
         return self
 
     def given(self) -> dict[str, int | float]:
@@ -162,9 +168,7 @@ class MergeParams(BaseModel):
     @field_validator("method")
     @classmethod
     def _known_method(cls, name: str) -> str:
-        if name not in method_names():
-            raise ValueError(f"unknown merge method {name!r} (known: {', '.join(method_names())})")
-        return name
+        return check_method_name(name)
 
     @model_validator(mode="after")
     def _params_fit_method(self) -> MergeParams:

@@ -62,12 +62,20 @@ def methods_need(names: Iterable[str], what: str) -> bool:
     return any(what in get_method(name).needs for name in names)
 
 
+def check_method_name(name: str) -> str:
+    """`name` when a method is registered under it; ValueError listing the known ones otherwise (the check
+    behind the merge YAML, the search space and `get_method`)."""
+    if name not in _METHODS:
+        raise ValueError(f"unknown merge method {name!r} (known: {', '.join(_METHODS)})")
+    return name
+
+
 def get_method(name: str) -> MergeMethod:
     """The registered method `name`; UserError listing the known ones otherwise."""
     try:
-        return _METHODS[name]
-    except KeyError:
-        raise UserError(f"unknown merge method {name!r} (known: {', '.join(_METHODS)})") from None
+        return _METHODS[check_method_name(name)]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 for _method in (

@@ -16,7 +16,7 @@ from lors_search.rundir.records import STATE_WORDS, STATES, TrialRecord
 from lors_search.rundir.table import TrialTable
 
 if TYPE_CHECKING:
-    from lors_search.space import SearchSpace
+    from lors_search.space import CompiledSpace
 
 
 class SearchRun:
@@ -148,7 +148,7 @@ class SearchRun:
     # ---- the space and the study ----------------------------------------------------------------------------
 
     @cached_property
-    def _space(self) -> SearchSpace:
+    def _space(self) -> CompiledSpace:
         from lors_search.space import load_search_space
 
         path = self.files.space_yaml
@@ -156,7 +156,7 @@ class SearchRun:
             raise UserError(f"{self.root} has no {path.name}")
         return load_search_space(path)
 
-    def space(self) -> SearchSpace:
+    def space(self) -> CompiledSpace:
         """The resolved search space (its files are checked to exist; UserError otherwise)."""
         return self._space
 

@@ -1,16 +1,17 @@
-"""What the runtime's actors load: the base, the experts (with their languages), the dev set and the merge
-rules, plus the search space that turns a trial's flat parameters into MergeParams. Small and picklable."""
+"""What the runtime's actors load: the base, the experts (with their languages), the dev set, the merge rules
+and what the experts prepare (max ranks, the methods' inputs). Small and picklable: no search space; trials
+hand the workers MergeParams."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lors_search.merging.params import MergeParams
 from lors_search.merging.rules import DEFAULT_RULES, MergeRule
 
 if TYPE_CHECKING:
+    from lors_search.space import CompiledSpace
     from lors_search.whisper.gram import GramSource
 
 
@@ -32,15 +33,13 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class RuntimeSpec:
-    """Everything the expert and worker actors need. `to_params` maps a trial's flat Optuna parameters to
-    MergeParams (a picklable callable, e.g. the space's bound `merge_params`); `max_ranks` is what
+    """Everything the expert and worker actors need. `max_ranks` is what
     `prepare_expert` keeps factors for (an int for every eligible matrix, or per tensor); `methods` the merge
     methods a trial may use (what else the experts must prepare: RegMean's Grams)."""
 
     base: str
     experts: tuple[ExpertSpec, ...]
     data: DataSpec
-    to_params: Callable[[Mapping[str, Any]], MergeParams]
     max_ranks: int | Mapping[str, int] = 0
     rules: tuple[MergeRule, ...] = field(default=DEFAULT_RULES)
     methods: tuple[str, ...] = ()
@@ -68,21 +67,19 @@ class RuntimeSpec:
                           cache_dir=str(default_cache_dir(data)))
 
 
-def spec_from_space(space: Any) -> RuntimeSpec:
-    """The runtime spec of a `lors_search.space.SearchSpace` (read through its documented fields only)."""
-    data = space.data
-    languages = getattr(data, "languages", None)
+def spec_from_space(space: CompiledSpace) -> RuntimeSpec:
+    """The runtime spec of a loaded search space."""
+    data = space.space.data
     return RuntimeSpec(
-        base=str(space.base),
-        experts=tuple(ExpertSpec(e.name, str(e.path), e.language) for e in space.experts),
+        base=space.space.base,
+        experts=tuple(ExpertSpec(e.name, e.path, e.language) for e in space.space.experts),
         data=DataSpec(
-            path=str(data.path),
-            split=getattr(data, "split", "dev"),
-            languages=tuple(languages) if languages else None,
-            tasks=tuple(getattr(data, "tasks", ("transcribe", "translate"))),
-            batch_size=int(getattr(data, "batch_size", 32) or 32),
+            path=data.path,
+            split=data.split,
+            languages=data.languages,
+            tasks=data.tasks,
+            batch_size=data.batch_size,
         ),
-        to_params=space.merge_params,
         max_ranks=space.max_ranks(),
-        methods=tuple(getattr(space, "method_names", None) or (space.method,)),
+        methods=space.space.method_names,
     )

@@ -1,15 +1,15 @@
 """The worker actor (`lors/worker/<i>`): one per GPU or CPU slice. Holds the base model, the dev set and its
 Evaluator, and every expert's prepared factors (fetched once from the expert actors) in a PreparedMerger;
-`run(flat_params, n_per_language)` merges into the resident model in place and evaluates that dev subset.
+`run(params, n_per_language)` merges MergeParams into the resident model in place and evaluates that dev
+subset.
 
-Nothing is read from disk and no model is built per trial. A run whose parameters equal the previous run's
+Nothing is read from disk and no model is built per trial. A run whose MergeParams equal the previous run's
 keeps the merged weights and the decoded hypotheses, so a trial promoted to a larger subset decodes only
 the new utterances (Evaluator's incremental evaluation).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from lors_search.merging.params import MergeParams
 from lors_search.merging.prepared import PreparedExpert
 from lors_search.runtime.expert_actor import actor_device
 from lors_search.runtime.spec import RuntimeSpec
@@ -34,10 +35,6 @@ def _node_id() -> str | None:
     import ray
 
     return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-
-
-def _params_key(flat: Mapping[str, Any]) -> str:
-    return json.dumps(dict(flat), sort_keys=True, default=str)
 
 
 class WorkerActor:
@@ -94,7 +91,7 @@ class WorkerActor:
         else:
             experts = [expert.to(self.device) for expert in experts]
         self.merger = PreparedMerger(base_state, experts)
-        self._key: str | None = None
+        self._merged: MergeParams | None = None  # what the resident weights hold (None: unmerged or unknown)
         self.runs = 0
         self.setup_seconds = time.perf_counter() - started
 
@@ -125,26 +122,24 @@ class WorkerActor:
     def weights_changed(self) -> None:
         """The resident weights were overwritten outside `run` (a reference model, a merge from MergeParams):
         forget which trial they hold and every hypothesis decoded with them."""
-        self._key = None
+        self._merged = None
         self.evaluator.reset()
 
-    def run(self, flat_params: Mapping[str, Any], n_per_language: int | None = None) -> dict[str, Any]:
-        """Merge `flat_params` into the resident model (skipped when they are the ones already merged) and
-        evaluate the first `n_per_language` dev clips per language (None: all)."""
+    def run(self, params: MergeParams, n_per_language: int | None = None) -> dict[str, Any]:
+        """Merge `params` into the resident model (skipped when they are the ones already merged: a trial's
+        next rung) and evaluate the first `n_per_language` dev clips per language (None: all)."""
         from lors_search.merging import resolve_plan
 
         merge_seconds = 0.0
-        key = _params_key(flat_params)
-        if key != self._key:
+        if params != self._merged:
             started = time.perf_counter()
-            self._key = None  # a failure half-way leaves no claim on the weights
-            params = self.spec.to_params(flat_params)
+            self._merged = None  # a failure half-way leaves no claim on the weights
             plan = resolve_plan(params, self.infos, self.merger.expert_names, self.spec.rules)
             self.merger.merge_into(self.target, params.method, plan)
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             self.evaluator.reset()
-            self._key = key
+            self._merged = params
             merge_seconds = time.perf_counter() - started
         started = time.perf_counter()
         result = self.evaluator.evaluate(n_per_language)

@@ -19,6 +19,8 @@ from lors_search.rundir import RunDir, TrialRecord, TrialTable, new_run_record, 
 
 if TYPE_CHECKING:
     from lors_search.search.continuation import Continuation
+    from lors_search.search.trainable import TrialContext
+    from lors_search.space import CompiledSpace
 
 Progress = Callable[[str], None]
 
@@ -74,7 +76,7 @@ def resolve_rungs(rungs: Sequence[int | None], max_per_language: int) -> tuple[i
     return tuple(out)
 
 
-def _search_part(space: Any, max_per_language: int) -> int:
+def _search_part(space: CompiledSpace, max_per_language: int) -> int:
     try:
         return int(space.search_part(max_per_language))
     except ValueError as exc:
@@ -93,7 +95,8 @@ def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[int, 
 
 
 def _build_tuner(
-    space: Any, run_dir: RunDir, run: Mapping[str, Any], context: Any, layout: Any, continuation: Continuation,
+    space: CompiledSpace, run_dir: RunDir, run: Mapping[str, Any], context: TrialContext, layout: Any,
+    continuation: Continuation,
     experiment: str,
 ):
     from ray import tune
@@ -117,6 +120,7 @@ def _build_tuner(
         metric=names[0] if single else list(names),
         mode=modes[0] if single else list(modes),
         points_to_evaluate=seeds or None,
+        to_params=space.mapper,  # each trial's MergeParams, built once: its worker merges them, its record keeps them
         sampler=TrialSeededSampler(space.searcher),  # same trial number, same draws, across resumes
         study_name=run["study_name"],
         storage=StudyStorage(run_dir.storage_url),
@@ -146,6 +150,7 @@ def _build_tuner(
             max_concurrent_trials=layout.workers,
             time_budget_s=budget.time_budget_s,
             reuse_actors=True,
+            trial_dirname_creator=trial_dirname,  # not from the config, which holds each trial's MergeParams
         ),
         run_config=tune.RunConfig(
             name=experiment,
@@ -157,6 +162,11 @@ def _build_tuner(
         ),
     )
     return tuner, recorder
+
+
+def trial_dirname(trial: Any) -> str:
+    """A Tune trial's folder under tune/session-<n>/: its Optuna number and Tune id."""
+    return f"trial_{trial.config.get('optuna_trial', 'x')}_{trial.trial_id}"
 
 
 def _next_experiment(run_dir: RunDir) -> str:
@@ -180,14 +190,14 @@ def _load_study(run_dir: RunDir, run: Mapping[str, Any]) -> Any:
         raise UserError(f"{run_dir.study_db} holds no study {run['study_name']!r}; the run cannot be resumed") from None
 
 
-def _continuation(space: Any, run_dir: RunDir, run: Mapping[str, Any], budget: int, levels: Sequence[float]) -> Continuation:
+def _continuation(space: CompiledSpace, run_dir: RunDir, run: Mapping[str, Any], budget: int, levels: Sequence[float]) -> Continuation:
     from lors_search.search.continuation import plan_continuation
 
     study = _load_study(run_dir, run)
     return plan_continuation(study, TrialTable(run_dir.trials_parquet), budget, space.objective_names(), levels)
 
 
-def _trainable(context: Any, layout: Any):
+def _trainable(context: TrialContext, layout: Any):
     from ray import tune
 
     from lors_search.search.trainable import run_trial
@@ -207,7 +217,7 @@ def _worker_restarts(runtime: Any) -> int:
 
 
 def run_search(
-    space: Any,
+    space: CompiledSpace,
     run_dir: RunDir,
     *,
     resume: bool = False,
@@ -232,7 +242,6 @@ def run_search(
     from lors_search.search.continuation import study_counts
     from lors_search.search.storage import close_study_storages
     from lors_search.search.trainable import TrialContext, fidelity_levels
-    from lors_search.space.objective import check_references
 
     started = time.perf_counter()
     names, modes = space.objective_names(), space.objective_modes()
@@ -280,12 +289,12 @@ def run_search(
             references = compute_references(runtime, rungs, progress)
             per_rung = _per_rung(references, rungs)
             try:
-                check_references(space, per_rung, rungs[-1])
+                space.scorer.check_references(per_rung, rungs[-1])
             except ValueError as exc:
                 raise UserError(f"the objective is undefined on this dev set: {exc}") from None
             run = run_dir.update_run(references=per_rung[rungs[-1]], references_per_rung=per_rung)
         levels = fidelity_levels(len(rungs), space.fidelity.reduction_factor)
-        context = TrialContext(space=space, rungs=rungs, levels=levels, references=per_rung)
+        context = TrialContext(scorer=space.scorer, rungs=rungs, levels=levels, references=per_rung)
         if resume:
             continuation = _continuation(space, run_dir, run, budget, levels)
             progress(f"resuming from {run_dir.study_db.name} and {run_dir.trials_parquet.name}: {continuation.describe()}")

@@ -25,13 +25,15 @@ import yaml
 from ray.tune import Callback
 from ray.tune.stopper import Stopper
 
+from lors_search.merging.params import MergeParams
 from lors_search.rundir import RunDir, TrialRecord, TrialTable, now, write_best
-from lors_search.search.searcher import FIDELITY_KEY
+from lors_search.search.searcher import FIDELITY_KEY, MERGE_KEY
+from lors_search.space import CompiledSpace, ParamMapper, Scorer
 
 
-def merge_config_yaml(space: Any, flat: Mapping[str, Any]) -> str:
-    """The MergeConfig YAML of a trial (what `lors-search merge --config` reads)."""
-    config = space.merge_config(flat)
+def merge_config_yaml(mapper: ParamMapper, params: MergeParams) -> str:
+    """The MergeConfig YAML of a trial's MergeParams (what `lors-search merge --config` reads)."""
+    config = mapper.merge_config(params)
     return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
@@ -54,19 +56,29 @@ def _clock(seconds: float) -> str:
 
 class RunRecorder(Callback):
     def __init__(
-        self, run_root: str, space: Any, max_level: float, echo: bool = True, budget: int | None = None
+        self,
+        run_root: str,
+        mapper: ParamMapper,
+        scorer: Scorer,
+        max_level: float,
+        echo: bool = True,
+        budget: int | None = None,
+        time_budget_s: float | None = None,
     ) -> None:
-        """`budget`: the trials the run holds when finished (the progress lines then count towards it and
-        estimate the time left from this session's pace)."""
+        """`mapper` and `scorer`: the space's (a trial's merge config; its objectives). `budget`: the trials the
+        run holds when finished (the progress lines then count towards it and estimate the time left from this
+        session's pace, capped by `time_budget_s`)."""
         self.run_root = str(run_root)
-        self.space = space
+        self.mapper = mapper
         self.max_level = max_level
         self.echo = echo
         self.budget = budget
+        self.time_budget_s = time_budget_s
         self._started = time.monotonic()
         self._done_before: int | None = None  # trials the run held when this session recorded its first
-        self.objective_names = list(space.objective_names())
-        self.mode = space.objective_modes()[0]
+        self.objective_names = list(scorer.names)
+        self.mode = scorer.modes[0]
+        self.asr_error = scorer.asr_error
         self._table: TrialTable | None = None
         self._metrics: Any = None
         self._best: float | None = None
@@ -126,7 +138,8 @@ class RunRecorder(Callback):
     def build_record(
         self, trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any], error: bool, retries: int = 0
     ) -> TrialRecord:
-        """The record of a finished trial from its Tune config ({"optuna_trial", "params"}) and last result."""
+        """The record of a finished trial from its Tune config ({"optuna_trial", "params", "merge"}) and last
+        result; its merge config is the MergeParams the trial was merged with."""
         level = result.get(FIDELITY_KEY)
         if error:
             state = "FAIL"
@@ -135,9 +148,10 @@ class RunRecorder(Callback):
         else:
             state = "PRUNED"
         params = dict(config.get("params") or {})
+        merge = config.get(MERGE_KEY)
         scored = {} if state == "FAIL" else result
         try:
-            merge_config = merge_config_yaml(self.space, params) if params else ""
+            merge_config = merge_config_yaml(self.mapper, merge) if merge is not None else ""
         except Exception as exc:  # noqa: BLE001 - a broken config must not lose the record
             merge_config = f"# could not build the merge config: {exc}\n"
         return TrialRecord(
@@ -223,7 +237,7 @@ class RunRecorder(Callback):
         else:
             tail = f"best{' NEW' if improved else ''} #{best.number} {best.objective:.4f}"
             if improved:  # per-language scores only when the best changes: on every line they buried the tally
-                tail += f": {format_cells(best.cells, getattr(getattr(self.space, 'objective', None), 'asr_error', 'wer'))}"
+                tail += f": {format_cells(best.cells, self.asr_error)}"
         return f"{head} | {tally} | {tail}"
 
 
@@ -237,16 +251,17 @@ class RunRecorder(Callback):
             return ""
         elapsed = time.monotonic() - self._started
         left = elapsed / ran * (self.budget - done)
-        limit = getattr(getattr(self.space, "budget", None), "time_budget_s", None)
-        if limit:
-            left = min(left, max(0.0, float(limit) - elapsed))
+        if self.time_budget_s:
+            left = min(left, max(0.0, float(self.time_budget_s) - elapsed))
         return f", ~{_clock(left)} left"
 
 
 def make_recorder(
-    run_dir: RunDir, space: Any, max_level: float, echo: bool = True, budget: int | None = None
+    run_dir: RunDir, space: CompiledSpace, max_level: float, echo: bool = True, budget: int | None = None
 ) -> RunRecorder:
-    return RunRecorder(str(run_dir.root.resolve()), space, max_level, echo, budget)
+    return RunRecorder(
+        str(run_dir.root.resolve()), space.mapper, space.scorer, max_level, echo, budget, space.space.budget.time_budget_s
+    )
 
 
 def _float(value: Any) -> float | None:

@@ -3,7 +3,7 @@
 Out of the box OptunaSearch tells Optuna COMPLETE with the low-fidelity score of a trial that ASHA stopped
 early, mixing subset scores into the sampler's model. `FidelityOptunaSearch` tells PRUNED for a trial whose
 last result is below the top fidelity level (its rung scores stay as intermediate values), hands each Tune
-trial its Optuna trial number and flat parameters, never re-tells a trial the study already finished (a
+trial its Optuna trial number, flat parameters and the MergeParams they map to (built once, here), never re-tells a trial the study already finished (a
 resumed run re-runs trials finished after the last experiment checkpoint), and on restore marks trials the
 study still holds as RUNNING but the restored searcher never heard of (asked after that checkpoint) FAIL.
 """
@@ -11,6 +11,7 @@ study still holds as RUNNING but the restored searcher never heard of (asked aft
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import optuna
@@ -18,23 +19,34 @@ from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
+from lors_search.merging.params import MergeParams
 from lors_search.search.scheduler import SEED_KEY
 
 logger = logging.getLogger(__name__)
 
 FIDELITY_KEY = "fidelity_level"
+MERGE_KEY = "merge"  # a trial config's MergeParams, what its worker merges and its record keeps
 
 
 class FidelityOptunaSearch(OptunaSearch):
     """OptunaSearch whose trials below `max_level` of `fidelity_key` end as PRUNED.
 
     Each suggested config is `{"optuna_trial": number, "params": {flat Optuna params}}`, plus `"seed": True`
-    for a seed point (from `points_to_evaluate`).
+    for a seed point (from `points_to_evaluate`) and, given `to_params` (the space's `ParamMapper`),
+    `"merge": MergeParams`.
     """
 
-    def __init__(self, *args: Any, max_level: float = 1, fidelity_key: str = FIDELITY_KEY, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        max_level: float = 1,
+        fidelity_key: str = FIDELITY_KEY,
+        to_params: Callable[[Mapping[str, Any]], MergeParams] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._max_level = max_level
         self._fidelity_key = fidelity_key
+        self._to_params = to_params
         super().__init__(*args, **kwargs)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
@@ -45,6 +57,8 @@ class FidelityOptunaSearch(OptunaSearch):
         suggested: dict[str, Any] = {"optuna_trial": ot_trial.number, "params": dict(ot_trial.params)}
         if self._is_enqueued(ot_trial):
             suggested[SEED_KEY] = True  # a seed point: SeedFirstASHA runs it to full fidelity
+        if self._to_params is not None:
+            suggested[MERGE_KEY] = self._to_params(suggested["params"])
         return suggested
 
     def _is_enqueued(self, ot_trial: optuna.Trial) -> bool:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from lors_search.evaluation.evaluator import Hypothesis
     from lors_search.merging.params import MergeParams
     from lors_search.runtime.worker_actor import WorkerActor
-    from lors_search.space.schema import SearchSpace
+    from lors_search.space import CompiledSpace
 
 Progress = Callable[[str], None]
 
@@ -46,7 +46,7 @@ class Candidate:
     cells: dict[str, dict[str, Any]]
 
 
-def search_clips(worker: WorkerActor, space: SearchSpace) -> int:
+def search_clips(worker: WorkerActor, space: CompiledSpace) -> int:
     """Dev clips per language the search scored on; the selection part is every clip ranked after them."""
     try:
         return space.search_part(int(worker.eval_set.ranks.max()) + 1)
@@ -149,7 +149,7 @@ def pick_candidates(
 
 
 def run_selection(
-    space: SearchSpace, run_root: Path, trials: Sequence[TrialRecord], progress: Progress = print
+    space: CompiledSpace, run_root: Path, trials: Sequence[TrialRecord], progress: Progress = print
 ) -> dict[str, Any]:
     """Re-score the candidates of a finished search on the selection part and write selection.json and
     winner.yaml. `trials`: the run's finished full-fidelity trials. Returns the document written."""
@@ -188,7 +188,7 @@ def run_selection(
     scored: list[Candidate] = []
     hypotheses: dict[str, list[dict[str, str]]] = {}
     for record, seed in candidates:
-        rows = _decode_merge(worker, space.merge_params(record.params), first)
+        rows = _decode_merge(worker, record.merge_config().merge_params(), first)  # what the trial merged
         cells = _cells(rows)
         objectives = space.score(cells, references)
         method = str(record.params.get("method", space.method))

@@ -11,26 +11,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lors_search.search.searcher import FIDELITY_KEY
+from lors_search.search.searcher import FIDELITY_KEY, MERGE_KEY
+from lors_search.space.objective import Scorer
 
 
 @dataclass(frozen=True)
 class TrialContext:
     """What every trial needs besides its parameters (passed once with tune.with_parameters).
 
-    rungs: dev clips per language at each rung (resolved ints); levels: the ASHA time value of each rung
-    (reduction_factor ** k, so ASHA's milestones fall exactly on the rungs); references: per rung (the int
-    rung as key), the base and expert cells that the space's score needs.
+    scorer: the space's objective; rungs: dev clips per language at each rung (resolved ints); levels: the
+    ASHA time value of each rung (reduction_factor ** k, so ASHA's milestones fall exactly on the rungs);
+    references: per rung (the int rung as key), the base and expert cells that the objective needs.
     """
 
-    space: Any
+    scorer: Scorer
     rungs: tuple[int, ...]
     levels: tuple[float, ...]
     references: Mapping[int, Any]
-
-    @property
-    def objective_names(self) -> list[str]:
-        return list(self.space.objective_names())
 
 
 def fidelity_levels(n_rungs: int, reduction_factor: int) -> tuple[float, ...]:
@@ -39,8 +36,8 @@ def fidelity_levels(n_rungs: int, reduction_factor: int) -> tuple[float, ...]:
 
 def trial_result(context: TrialContext, out: Mapping[str, Any], n: int, level: float, totals: Mapping[str, float]) -> dict[str, Any]:
     """The dict one rung reports: objectives (first also as `objective`), fidelity, timings and cells."""
-    scores = context.space.score(out["cells"], context.references, n)
-    names = context.objective_names
+    scores = context.scorer(out["cells"], context.references, n)
+    names = context.scorer.names
     result: dict[str, Any] = {name: float(scores[name]) for name in names}
     first = result[names[0]]
     result["objective"] = first if math.isfinite(first) else float("nan")
@@ -59,7 +56,7 @@ def trial_result(context: TrialContext, out: Mapping[str, Any], n: int, level: f
 
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
-    """Tune function trainable. `config` comes from FidelityOptunaSearch: {"optuna_trial", "params"}."""
+    """Tune function trainable. `config` comes from FidelityOptunaSearch: {"optuna_trial", "params", "merge"}."""
     import ray
     from ray import tune
 
@@ -73,7 +70,7 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
         worker = ray.get_actor(worker_actor_name(index), namespace=NAMESPACE)
         totals = {"merge": 0.0, "eval": 0.0, "rows": 0.0}
         for n, level in zip(context.rungs, context.levels, strict=True):
-            out = ray.get(worker.run.remote(config["params"], n))
+            out = ray.get(worker.run.remote(config[MERGE_KEY], n))
             totals["merge"] += out["merge_seconds"]
             totals["eval"] += out["eval_seconds"]
             totals["rows"] += out["rows_decoded"]

@@ -1,12 +1,14 @@
 """Search spaces: a YAML file -> a validated, frozen `SearchSpace` (what is merged, which per-group rank /
-density / scale ranges are searched, seeds, objective, budget, fidelity) -> an Optuna define-by-run sampler,
-seed points, merge configs and objective scores. No Ray here. Schema: docs/search-space.md.
+density / scale ranges are searched, seeds, objective, budget, fidelity) -> a `CompiledSpace` built once at
+load (groups, parameters, the Optuna define-by-run sampler, seed points, max ranks, the objective's `Scorer`
+and the picklable `ParamMapper` flat params -> MergeParams). No Ray here. Schema: docs/search-space.md.
 """
 
-from lors_search.space.convert import max_ranks, merge_config, merge_params
+from lors_search.space.compiled import CompiledSpace
+from lors_search.space.convert import ParamMapper
 from lors_search.space.groups import Group
-from lors_search.space.loading import load_search_space, resolved_yaml, space_from_dict
-from lors_search.space.objective import check_references, references_at, score
+from lors_search.space.loading import load_search_space, read_space_file, resolved_yaml, space_from_dict, space_from_raw
+from lors_search.space.objective import Scorer, references_at
 from lors_search.space.parameters import ParamDef, PointError
 from lors_search.space.sampler import SpaceSampler
 from lors_search.space.schema import (
@@ -32,6 +34,7 @@ __all__ = [
     "OBJECTIVE_MODES",
     "BaseShape",
     "Budget",
+    "CompiledSpace",
     "DataEntry",
     "ExpertEntry",
     "Fidelity",
@@ -40,24 +43,23 @@ __all__ = [
     "Groups",
     "Objective",
     "ParamDef",
+    "ParamMapper",
     "ParamRange",
     "PointError",
+    "Scorer",
     "SearchSpace",
     "Searcher",
     "SeedSpec",
     "SpaceSampler",
     "StackGroups",
-    "check_references",
     "load_search_space",
-    "max_ranks",
-    "merge_config",
-    "merge_params",
     "paper_rank",
     "read_base_shape",
+    "read_space_file",
     "references_at",
     "resolved_yaml",
-    "score",
     "shipped_space",
     "shipped_space_names",
     "space_from_dict",
+    "space_from_raw",
 ]

@@ -49,9 +49,8 @@ class Group:
         return max(min(dims) for dims in self.matrices(shape).values())
 
 
-def build_groups(space: SearchSpace) -> tuple[Group, ...]:
-    """The groups of `space` on its base, encoder first, in layer order, modules in stack order."""
-    shape = space.shape
+def build_groups(space: SearchSpace, shape: BaseShape) -> tuple[Group, ...]:
+    """The groups of `space` on its base (of `shape`), encoder first, in layer order, modules in stack order."""
     groups: list[Group] = []
     for stack in ("encoder", "decoder"):
         layers = shape.layers(stack)

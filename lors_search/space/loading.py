@@ -1,6 +1,6 @@
-"""Reading a search-space YAML: paths expanded (`{demo}`, `~`, relative to the file), the schema validated,
-the files checked, every problem one `UserError` line naming the file and the field; and the resolved YAML
-(everything explicit and absolute) that reloads into an equal space.
+"""Reading a search-space YAML: paths expanded (`{name}` prefixes the caller maps, `~`, relative to the file),
+the schema validated, the files checked and the space compiled, every problem one `UserError` line naming the
+file and the field; and the resolved YAML (everything explicit and absolute) that reloads into an equal space.
 """
 
 from __future__ import annotations
@@ -16,24 +16,39 @@ from pydantic import BaseModel, ValidationError
 
 from lors_search.errors import UserError
 from lors_search.space import schema
-from lors_search.space.paths import HUB_PREFIX, expand_path, looks_like_hub_id
-from lors_search.space.schema import SearchSpace
+from lors_search.space.compiled import CompiledSpace
+from lors_search.space.paths import HUB_PREFIX, Places, expand_path, looks_like_hub_id
+from lors_search.space.schema import RESOLVED_HEADER, SearchSpace, resolved_yaml
 from lors_search.space.validate import SpaceProblem, check_space
 
-RESOLVED_HEADER = "# Resolved lors_search search space: every default explicit, every path absolute.\n"
+__all__ = ["RESOLVED_HEADER", "load_search_space", "read_space_file", "resolved_yaml", "space_from_dict", "space_from_raw"]
 
 
 def load_search_space(
-    path: str | os.PathLike[str], *, check_paths: bool = True, only_methods: Sequence[str] | None = None
-) -> SearchSpace:
-    """Read, validate and check the search space at `path`.
+    path: str | os.PathLike[str],
+    *,
+    check_paths: bool = True,
+    only_methods: Sequence[str] | None = None,
+    places: Places | None = None,
+) -> CompiledSpace:
+    """Read, validate, check and compile the search space at `path`.
 
     check_paths False skips the checks that need files (for templates): base/expert/data paths, data languages;
     rank bounds and seeds are still checked when the base's shape is known without files (a public OpenAI
     Whisper Hub id). `only_methods` keeps these of a methods space's methods (each searched with the ranges the
-    file gives it) and names the space `<name>-<m1>+<m2>`. Raises UserError("search space <file>: <field>: <problem>").
+    file gives it) and names the space `<name>-<m1>+<m2>`. `places` maps path prefixes such as `{demo}` to
+    directories. Raises UserError("search space <file>: <field>: <problem>").
     """
     file = Path(path)
+    raw = read_space_file(file)
+    raw.setdefault("name", file.stem)
+    return space_from_raw(
+        raw, file.resolve().parent, f"search space {file}", check_paths=check_paths, only_methods=only_methods, places=places
+    )
+
+
+def read_space_file(file: Path) -> dict[str, Any]:
+    """The YAML mapping at `file`, as written (nothing expanded); UserError when unreadable or no mapping."""
     label = f"search space {file}"
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
@@ -43,14 +58,27 @@ def load_search_space(
         raise UserError(f"{label} is not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(raw, dict):
         raise UserError(f"{label} must be a YAML mapping (base, experts, data, ...)")
-    raw = expand_paths(raw, file.resolve().parent)
-    raw.setdefault("name", file.stem)
+    return raw
+
+
+def space_from_raw(
+    raw: dict[str, Any],
+    root: Path,
+    label: str,
+    *,
+    check_paths: bool = True,
+    only_methods: Sequence[str] | None = None,
+    places: Places | None = None,
+) -> CompiledSpace:
+    """A space's YAML mapping (named) with its paths expanded against `root` and `places`, restricted to
+    `only_methods`, validated, checked and compiled; `label` starts every error message."""
+    raw = expand_paths(raw, root, places or {})
     if only_methods is not None:
         raw = _restrict_methods(raw, only_methods, label)
     return space_from_dict(raw, label, check_paths=check_paths)
 
 
-def space_from_dict(raw: dict[str, Any], label: str, *, check_paths: bool = True) -> SearchSpace:
+def space_from_dict(raw: dict[str, Any], label: str, *, check_paths: bool = True) -> CompiledSpace:
     """Validate an already path-expanded mapping; `label` starts every error message."""
     try:
         space = SearchSpace.model_validate(raw)
@@ -62,37 +90,32 @@ def space_from_dict(raw: dict[str, Any], label: str, *, check_paths: bool = True
         raise UserError(f"{label}: {exc}") from None
 
 
-def expand_paths(raw: dict[str, Any], root: Path) -> dict[str, Any]:
-    """A copy of `raw` with base, experts[].path, data.path and compare values expanded against `root`.
+def expand_paths(raw: dict[str, Any], root: Path, places: Places) -> dict[str, Any]:
+    """A copy of `raw` with base, experts[].path, data.path and compare values expanded against `root` and
+    `places` (`expand_path`).
     A base written `owner/name` that is no local path stays a Hub id; experts on the Hub use `hf:owner/name`."""
     out = dict(raw)
     base = out.get("base")
     if isinstance(base, str) and base:
         keep_hub = base.startswith(HUB_PREFIX) or (looks_like_hub_id(base) and not (root / base).exists())
-        out["base"] = base if keep_hub else expand_path(base, root)
+        out["base"] = base if keep_hub else expand_path(base, root, places)
     experts = out.get("experts")
     if isinstance(experts, list):
         out["experts"] = [
-            {**entry, "path": expand_path(entry["path"], root)}
+            {**entry, "path": expand_path(entry["path"], root, places)}
             if isinstance(entry, dict) and isinstance(entry.get("path"), str) and entry["path"]
             else entry
             for entry in experts
         ]
     data = out.get("data")
     if isinstance(data, dict) and isinstance(data.get("path"), str) and data["path"]:
-        out["data"] = {**data, "path": expand_path(data["path"], root)}
+        out["data"] = {**data, "path": expand_path(data["path"], root, places)}
     compare = out.get("compare")
     if isinstance(compare, dict):
         out["compare"] = {
-            key: expand_path(value, root) if isinstance(value, str) and value else value for key, value in compare.items()
+            key: expand_path(value, root, places) if isinstance(value, str) and value else value for key, value in compare.items()
         }
     return out
-
-
-def resolved_yaml(space: SearchSpace) -> str:
-    """The space as YAML with every default explicit and every path absolute; loading it (from anywhere)
-    gives an equal SearchSpace."""
-    return RESOLVED_HEADER + yaml.safe_dump(space.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True)
 
 
 def _known_keys() -> list[str]:

@@ -1,20 +1,22 @@
 """The flat parameters of a space: one `ParamDef` per searched (or fixed) number, with a stable name —
 `<group>.<rank|rank_ratio|density|scale>` for group parameters (`enc.g0.self_attn.rank_ratio`,
 `dec.g1.density` with shared modules), `scale` for the global scale and `scale.<expert>` per expert —
-and the check of a flat point (seed or trial) against them.
+and the check of a flat point (seed or trial) against them. Several methods prefix names `<method>/`
+(`compiled.py`).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
-from lors_search.space.groups import matching_groups
-
-if TYPE_CHECKING:
-    from lors_search.space.schema import ParamRange, SearchSpace
+from lors_search.merging.registry import get_method
+from lors_search.space.groups import Group, build_groups, matching_groups
+from lors_search.space.schema import RANGE_PARAMS, ParamRange, SearchSpace, range_contains, range_text
+from lors_search.space.shape import BaseShape
 
 
 class PointError(ValueError):
@@ -27,7 +29,7 @@ class ParamDef:
     to, `expert` the expert (per-expert scales); both None for the global scale."""
 
     name: str
-    kind: str  # rank | rank_ratio | density | scale
+    kind: str  # rank | rank_ratio | density | scale, or a method's own parameter (sv_fraction, ...)
     is_int: bool
     low: float
     high: float
@@ -43,18 +45,10 @@ class ParamDef:
         return self.value is not None
 
     def contains(self, value: float) -> bool:
-        if not self.low <= value <= self.high:
-            return False
-        if self.step is not None and not self.fixed:
-            steps = (value - self.low) / self.step
-            return abs(steps - round(steps)) < 1e-9
-        return True
+        return range_contains(self.low, self.high, None if self.fixed else self.step, value)
 
     def describe(self) -> str:
-        if self.fixed:
-            return f"fixed at {self.value}"
-        extra = ", log" if self.log else (f", step {self.step}" if self.step is not None else "")
-        return f"[{self.low}, {self.high}{extra}]"
+        return range_text(self.low, self.high, self.log, self.step, self.value)
 
 
 def _def(
@@ -77,11 +71,10 @@ def _def(
     )
 
 
-def group_range(space: SearchSpace, group_id: str, kind: str) -> ParamRange:
-    """The range of `kind` for one group: the space-wide range, replaced by each matching `group_ranges`
-    entry in file order (the last match wins)."""
-    spec = getattr(space, kind) if kind in ("rank", "rank_ratio", "density", "scale") else space.params[kind]
-    groups = space.group_list()
+def group_range(space: SearchSpace, groups: tuple[Group, ...], group_id: str, kind: str) -> ParamRange:
+    """The range of `kind` for one group of `groups`: the space-wide range, replaced by each matching
+    `group_ranges` entry in file order (the last match wins)."""
+    spec = getattr(space, kind) if kind in RANGE_PARAMS else space.params[kind]
     target = next(group for group in groups if group.id == group_id)
     for pattern, ranges in space.group_ranges.items():
         override = getattr(ranges, kind)
@@ -90,33 +83,25 @@ def group_range(space: SearchSpace, group_id: str, kind: str) -> ParamRange:
     return spec
 
 
-def build_param_defs(space: SearchSpace) -> tuple[ParamDef, ...]:
-    """Every parameter of `space`: per group (rank form, density, per-group and per-group-per-expert scales),
-    then the scales, then the method's other declared parameters (one value each). With several methods:
-    each method's parameters, named `<method>/<name>`."""
-    if space.methods is not None:
-        return tuple(
-            replace(param, name=f"{name}/{param.name}", method=name)
-            for name, sub in space.method_spaces().items()
-            for param in sub.param_defs()
-        )
-    from lors_search.merging.registry import get_method
-
+def build_param_defs(space: SearchSpace, groups: tuple[Group, ...]) -> tuple[ParamDef, ...]:
+    """Every parameter of the single-method `space` over its `groups`: per group (rank form, density,
+    per-group and per-group-per-expert scales), then the scales, then the method's other declared parameters
+    (one value each)."""
     method = get_method(space.method)
     rank_kind = space.rank_param if method.uses_rank else None
     scale = space.scale
     assert scale is not None  # filled from the method's declaration at validation
     defs: list[ParamDef] = []
-    for group in space.group_list():
+    for group in groups:
         density = "density" if method.uses_density and space.density is not None else None
         kinds = [kind for kind in (rank_kind, density) if kind is not None]
         if space.scale_per == "group":
             kinds.append("scale")
         for kind in kinds:
-            defs.append(_def(f"{group.id}.{kind}", kind, group_range(space, group.id, kind), group=group.id))
+            defs.append(_def(f"{group.id}.{kind}", kind, group_range(space, groups, group.id, kind), group=group.id))
         if space.scale_per == "group_expert":
             # The AdaMerging lever: one weight per (layer group, expert).
-            spec = group_range(space, group.id, "scale")
+            spec = group_range(space, groups, group.id, "scale")
             defs.extend(
                 _def(f"{group.id}.scale.{expert.name}", "scale", spec, group=group.id, expert=expert.name)
                 for expert in space.experts
@@ -131,19 +116,17 @@ def build_param_defs(space: SearchSpace) -> tuple[ParamDef, ...]:
     return tuple(defs)
 
 
-def validate_point(space: SearchSpace, flat: Mapping[str, Any], *, complete: bool = True) -> dict[str, int | float]:
-    """`flat` checked against the space's sampled parameters: known names, values inside the ranges (on the
-    step grid), integers for ranks; with `complete`, every sampled parameter present. Returns the values as
-    plain int/float. PointError names the first problem. With several methods, `flat` also holds `method`
-    and only that method's parameters."""
-    if space.methods is not None:
-        return _validate_method_point(space, flat, complete=complete)
-    defs = {param.name: param for param in space.param_defs()}
-    sampled = [name for name, param in defs.items() if not param.fixed]
+def check_point(
+    defs: Mapping[str, ParamDef], flat: Mapping[str, Any], *, complete: bool = True
+) -> dict[str, int | float]:
+    """`flat` checked against one method's parameters `defs` (by name): known names, sampled (not fixed),
+    values inside the ranges (on the step grid), integers for int parameters; with `complete`, every sampled
+    parameter present. Returns the values as plain int/float. PointError names the first problem."""
     out: dict[str, int | float] = {}
     for name, raw in flat.items():
         param = defs.get(name)
         if param is None:
+            sampled = [name for name, param in defs.items() if not param.fixed]
             close = difflib.get_close_matches(str(name), sampled, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {_summary(sampled)})"
             raise PointError(f"unknown parameter {name!r}{hint}")
@@ -154,35 +137,41 @@ def validate_point(space: SearchSpace, flat: Mapping[str, Any], *, complete: boo
             raise PointError(f"{name} = {raw} is outside its range {param.describe()}")
         out[name] = value
     if complete:
+        sampled = [name for name, param in defs.items() if not param.fixed]
         missing = [name for name in sampled if name not in out]
         if missing:
             raise PointError(f"parameter {missing[0]!r} is missing ({len(missing)} of {len(sampled)} missing)")
     return out
 
 
-def _validate_method_point(space: SearchSpace, flat: Mapping[str, Any], *, complete: bool) -> dict[str, Any]:
-    method = flat.get("method")
-    spaces = space.method_spaces()
-    if method not in spaces:
-        raise PointError(f"method = {method!r} is not one of the space's methods ({', '.join(spaces)})")
-    prefix = f"{method}/"
-    strays = [name for name in flat if name != "method" and not str(name).startswith(prefix)]
-    if strays:
-        raise PointError(f"parameter {strays[0]!r} does not belong to method {method!r}")
-    inner = validate_point(
-        spaces[method], {name[len(prefix):]: value for name, value in flat.items() if name != "method"}, complete=complete
-    )
-    return {"method": method, **{prefix + name: value for name, value in inner.items()}}
+@dataclass(frozen=True)
+class MethodSpace:
+    """One method's part of a space, compiled once: its single-method `space`, the base's `shape`, the layer
+    `groups` and every parameter `defs` (names unprefixed); `prefix` is `<method>/` in a space over several
+    methods (what its parameters are called there), else empty."""
+
+    space: SearchSpace
+    shape: BaseShape
+    groups: tuple[Group, ...]
+    defs: tuple[ParamDef, ...]
+    prefix: str = ""
+
+    @property
+    def method(self) -> str:
+        return self.space.method
+
+    @cached_property
+    def by_name(self) -> dict[str, ParamDef]:
+        return {param.name: param for param in self.defs}
+
+    def check(self, flat: Mapping[str, Any], *, complete: bool = True) -> dict[str, int | float]:
+        """`flat` (unprefixed) checked against this method's parameters (`check_point`)."""
+        return check_point(self.by_name, flat, complete=complete)
 
 
-def split_method_point(space: SearchSpace, flat: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any]]:
-    """(the method's own space, its unprefixed parameters) of a point of a several-method space."""
-    method = flat.get("method")
-    spaces = space.method_spaces()
-    if method not in spaces:
-        raise PointError(f"method = {method!r} is not one of the space's methods ({', '.join(spaces)})")
-    prefix = f"{method}/"
-    return spaces[method], {name[len(prefix):]: value for name, value in flat.items() if name.startswith(prefix)}
+def compile_method(space: SearchSpace, shape: BaseShape, prefix: str = "") -> MethodSpace:
+    groups = build_groups(space, shape)
+    return MethodSpace(space, shape, groups, build_param_defs(space, groups), prefix)
 
 
 def _number(name: str, raw: Any, is_int: bool) -> int | float:

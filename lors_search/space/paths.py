@@ -1,29 +1,29 @@
-"""Paths inside a search-space YAML: `{demo}` / `{demo-quick}` prefixes (the embedded benchmark's directory),
-`~`, and paths relative to the YAML file. Hub ids (`owner/name`) are allowed for the base only.
+"""Paths inside a search-space YAML: `{name}` prefixes that the caller maps to directories (the demo maps
+`{demo}` / `{demo-quick}` to the embedded benchmark's directory: `lors_search.demo.paths.space_places`), `~`,
+and paths relative to the YAML file. Hub ids (`owner/name`) are allowed for the base only.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
-from lors_search.demo.paths import default_demo_dir
-
-DEMO_PREFIXES = ("{demo}", "{demo-quick}")
 HUB_PREFIX = "hf:"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
+Places = Mapping[str, Path]  # "{demo}" -> the directory it stands for
 
-def expand_path(text: str, root: Path) -> str:
-    """`text` with a `{demo}`/`{demo-quick}` prefix expanded, `~` expanded, and made absolute against `root`
-    (the YAML file's folder). A `hf:owner/name` Hub id is returned unchanged."""
+
+def expand_path(text: str, root: Path, places: Places) -> str:
+    """`text` with a `{name}` prefix of `places` expanded, `~` expanded, and made absolute against `root` (the
+    YAML file's folder). A `hf:owner/name` Hub id is returned unchanged."""
     if text.startswith(HUB_PREFIX):
         return text
-    for prefix in DEMO_PREFIXES:
+    for prefix, base in places.items():
         if text == prefix or text.startswith(prefix + "/"):
             rest = text[len(prefix) :].lstrip("/")
-            base = default_demo_dir(prefix == "{demo-quick}")  # the rule the demo build uses
             return str((base / rest) if rest else base)
     path = Path(text).expanduser()
     if not path.is_absolute():

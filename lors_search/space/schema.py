@@ -1,6 +1,6 @@
-"""The search-space YAML schema as frozen pydantic models (unknown keys are errors). Pure structure: the
-checks that need files (paths, data languages, matrix sizes) live in `validate.py`; the behaviour of a
-space (sampler, seeds, merge configs, scores) in the modules that `SearchSpace`'s methods call.
+"""The search-space YAML schema as frozen pydantic models (unknown keys are errors). Pure, validated data: the
+checks that need files (paths, data languages, matrix sizes) live in `validate.py`; what a space computes
+(groups, parameters, sampler, seeds, merges, scores) in `compiled.py`, built once at load.
 """
 
 from __future__ import annotations
@@ -9,21 +9,15 @@ import math
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lors_search.merging.registry import get_method, method_names
+from lors_search.merging.params import check_one_rank_form
+from lors_search.merging.registry import check_method_name, get_method, method_names
+from lors_search.space.searchers import make_sampler
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import optuna
-
-    from lors_search.merge_config import MergeConfig
-    from lors_search.merging.params import MergeParams
-    from lors_search.space.groups import Group
-    from lors_search.space.parameters import ParamDef
-    from lors_search.space.sampler import MethodSampler, SpaceSampler
-    from lors_search.space.shape import BaseShape
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -107,19 +101,28 @@ class ParamRange(BaseModel):
         return (self.low, self.high)  # type: ignore[return-value]
 
     def contains(self, value: float) -> bool:
-        low, high = self.bounds
-        if not low <= value <= high:
-            return False
-        if self.step is not None and self.value is None:
-            steps = (value - low) / self.step
-            return abs(steps - round(steps)) < 1e-9
-        return True
+        return range_contains(*self.bounds, None if self.fixed else self.step, value)
 
     def describe(self) -> str:
-        if self.value is not None:
-            return f"fixed at {self.value}"
-        extra = ", log" if self.log else (f", step {self.step}" if self.step is not None else "")
-        return f"[{self.low}, {self.high}{extra}]"
+        return range_text(self.low, self.high, self.log, self.step, self.value)
+
+
+def range_contains(low: float, high: float, step: float | None, value: float) -> bool:
+    """Whether `value` lies in [low, high] and, with a step, on the grid from low (what a range admits)."""
+    if not low <= value <= high:
+        return False
+    if step is not None:
+        steps = (value - low) / step
+        return abs(steps - round(steps)) < 1e-9
+    return True
+
+
+def range_text(low: Any, high: Any, log: bool, step: Any, value: Any) -> str:
+    """A range as error messages show it: `[low, high, log]`, `[low, high, step s]` or `fixed at v`."""
+    if value is not None:
+        return f"fixed at {value}"
+    extra = ", log" if log else (f", step {step}" if step is not None else "")
+    return f"[{low}, {high}{extra}]"
 
 
 class ExpertEntry(BaseModel):
@@ -328,8 +331,6 @@ class Searcher(BaseModel):
 
     def optuna_sampler(self) -> optuna.samplers.BaseSampler:
         """A fresh Optuna sampler for this searcher (seeded)."""
-        from lors_search.space.searchers import make_sampler
-
         return make_sampler(self)
 
 
@@ -374,8 +375,8 @@ def method_defaults(raw: dict[str, Any], method: str) -> dict[str, Any]:
 
 class SearchSpace(BaseModel):
     """A validated search space: what is merged, which parameters are searched over which ranges, how trials
-    are scored, and the search's budget. Load with `load_search_space`; the methods turn flat Optuna
-    parameter dicts into merges and scores. See docs/search-space.md."""
+    are scored, and the search's budget. Load with `load_search_space`, which returns it compiled
+    (`compiled.CompiledSpace`: sampler, seeds, merges, scores). See docs/search-space.md."""
 
     model_config = _CONFIG
 
@@ -400,9 +401,6 @@ class SearchSpace(BaseModel):
     fidelity: Fidelity = Fidelity()
     searcher: Searcher = Searcher()
     compare: dict[str, str] = {}
-
-    _shape: BaseShape | None = PrivateAttr(default=None)
-    _subspaces: dict[str, SearchSpace] | None = PrivateAttr(default=None)
 
     _as_tuples = field_validator("experts", mode="before")(_tuple)
 
@@ -442,7 +440,7 @@ class SearchSpace(BaseModel):
         if not isinstance(raw, dict):
             return raw
         if raw.get("methods") is not None:
-            # Several methods: each one's ranges live under methods.<name> (checked in _method_spaces).
+            # Several methods: each one's ranges live under methods.<name> (checked in _check_methods).
             if "seeds" in raw:
                 return raw
             methods = raw["methods"] if isinstance(raw["methods"], dict) else {}
@@ -466,9 +464,7 @@ class SearchSpace(BaseModel):
     @field_validator("method")
     @classmethod
     def _known_method(cls, name: str) -> str:
-        if name not in method_names():
-            raise ValueError(f"unknown merge method {name!r} (known: {', '.join(method_names())})")
-        return name
+        return check_method_name(name)
 
     @field_validator("rank")
     @classmethod
@@ -527,8 +523,7 @@ class SearchSpace(BaseModel):
             if name in RANGE_PARAMS:
                 raise ValueError(f"params.{name}: give {name} as its own key, not under params")
             _check_declared(method.param(name), given, f"params.{name}")
-        if self.rank is not None and self.rank_ratio is not None:
-            raise ValueError("give either rank or rank_ratio, not both")
+        check_one_rank_form(self.rank, self.rank_ratio)
         for name in ("rank", "rank_ratio", "density"):
             if getattr(self, name) is not None and name not in method.params:
                 raise ValueError(
@@ -587,9 +582,11 @@ class SearchSpace(BaseModel):
         assert self.methods is not None
         if not self.methods:
             raise ValueError("methods: give at least one method (or use method: NAME)")
-        unknown = [name for name in self.methods if name not in method_names()]
-        if unknown:
-            raise ValueError(f"methods: unknown merge method {unknown[0]!r} (known: {', '.join(method_names())})")
+        for name in self.methods:
+            try:
+                check_method_name(name)
+            except ValueError as exc:
+                raise ValueError(f"methods: {exc}") from None
         defaults = {"params": {}, "group_ranges": {}, "scale_per": "global"}  # what a resolved YAML spells out
         top = [
             key for key in METHOD_KEYS
@@ -607,7 +604,7 @@ class SearchSpace(BaseModel):
             if extra:
                 raise ValueError(f"methods.{name}.{extra[0]}: unknown key (known: {', '.join(METHOD_KEYS)})")
             try:
-                self._method_space(name)
+                self.method_space(name)
             except ValidationError as exc:
                 problems = "; ".join(
                     ".".join(map(str, e["loc"])) + ": " + str(e["msg"]).removeprefix("Value error, ")
@@ -617,15 +614,14 @@ class SearchSpace(BaseModel):
                 )
                 raise ValueError(f"methods.{name}: {problems}") from None
 
-    def _method_space(self, name: str) -> SearchSpace:
-        """The single-method space of one entry of `methods` (the parent's shape attached)."""
+    def method_space(self, name: str) -> SearchSpace:
+        """The single-method space of one entry of `methods` (names unprefixed)."""
         assert self.methods is not None
         raw = self.model_dump(exclude={"methods", "method", "seeds", *METHOD_KEYS}, exclude_unset=False)
         raw.update(self.methods[name])
         raw["method"] = name
         raw["seeds"] = []
-        sub = SearchSpace.model_validate(raw)
-        return sub if self._shape is None else sub.with_shape(self._shape)
+        return SearchSpace.model_validate(raw)
 
     # ---- derived views -------------------------------------------------------------------------------------
 
@@ -644,31 +640,9 @@ class SearchSpace(BaseModel):
         return None
 
     @property
-    def shape(self) -> BaseShape:
-        """The base's shape (read at load time); ValueError when the space was built without it."""
-        if self._shape is None:
-            raise ValueError("this search space has no base shape (load it with load_search_space)")
-        return self._shape
-
-    def with_shape(self, shape: BaseShape) -> SearchSpace:
-        """This space with the base's shape attached (what load_search_space does)."""
-        copy = self.model_copy()
-        copy._shape = shape
-        copy._subspaces = None
-        return copy
-
-    @property
     def method_names(self) -> tuple[str, ...]:
         """The methods the space searches: one (`method`) or the keys of `methods`."""
         return tuple(self.methods) if self.methods is not None else (self.method,)
-
-    def method_spaces(self) -> dict[str, SearchSpace]:
-        """With `methods`: each method's own single-method space, built once (names unprefixed)."""
-        if self.methods is None:
-            return {self.method: self}
-        if self._subspaces is None:
-            self._subspaces = {name: self._method_space(name) for name in self.methods}
-        return self._subspaces
 
     def search_part(self, per_language: int) -> int:
         """Dev clips per language the search scores on, of `per_language`: all of them, or all but the
@@ -683,77 +657,20 @@ class SearchSpace(BaseModel):
             )
         return left
 
-    def group_list(self) -> tuple[Group, ...]:
-        from lors_search.space.groups import build_groups
-
-        return build_groups(self)
-
-    def param_defs(self) -> tuple[ParamDef, ...]:
-        """Every parameter of the space, sampled and fixed, in a stable order."""
-        from lors_search.space.parameters import build_param_defs
-
-        return build_param_defs(self)
-
-    def param_names(self) -> list[str]:
-        """Names of the sampled (Optuna) parameters (and `method` when the space searches several)."""
-        names = [param.name for param in self.param_defs() if not param.fixed]
-        return ["method", *names] if self.methods is not None else names
-
-    def sampler(self) -> SpaceSampler | MethodSampler:
-        from lors_search.space.sampler import MethodSampler, SpaceSampler
-
-        if self.methods is not None:
-            defs = self.param_defs()
-            return MethodSampler(
-                {name: SpaceSampler(tuple(p for p in defs if p.method == name and not p.fixed)) for name in self.methods}
-            )
-        return SpaceSampler(tuple(param for param in self.param_defs() if not param.fixed))
-
-    def seed_points(self) -> list[dict[str, Any]]:
-        from lors_search.space.seeds import seed_points
-
-        return [point for _, point in seed_points(self)]
-
-    def named_seed_points(self) -> list[tuple[str, dict[str, Any]]]:
-        from lors_search.space.seeds import seed_points
-
-        return seed_points(self)
-
-    def validate_point(self, flat: Mapping[str, Any], *, complete: bool = True) -> dict[str, int | float]:
-        from lors_search.space.parameters import validate_point
-
-        return validate_point(self, flat, complete=complete)
-
-    def merge_params(self, flat: Mapping[str, Any]) -> MergeParams:
-        from lors_search.space.convert import merge_params
-
-        return merge_params(self, flat)
-
-    def merge_config(self, flat: Mapping[str, Any]) -> MergeConfig:
-        from lors_search.space.convert import merge_config
-
-        return merge_config(self, flat)
-
-    def max_ranks(self) -> dict[str, int]:
-        from lors_search.space.convert import max_ranks
-
-        return max_ranks(self)
-
     def objective_names(self) -> list[str]:
         return list(self.objective.names())
 
     def objective_modes(self) -> list[Literal["max", "min"]]:
         return [OBJECTIVE_MODES[name] for name in self.objective.names()]
 
-    def score(self, cells: Mapping[str, Any], references: Mapping[str, Any], n_per_language: int | None = None) -> dict[str, float]:
-        from lors_search.space.objective import score
 
-        return score(self, cells, references, n_per_language)
+RESOLVED_HEADER = "# Resolved lors_search search space: every default explicit, every path absolute.\n"
 
-    def resolved_yaml(self) -> str:
-        from lors_search.space.loading import resolved_yaml
 
-        return resolved_yaml(self)
+def resolved_yaml(space: SearchSpace) -> str:
+    """The space as YAML with every default explicit and every path absolute; loading it (from anywhere)
+    gives an equal SearchSpace."""
+    return RESOLVED_HEADER + yaml.safe_dump(space.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True)
 
 
 def _check_declared(param: Any, value: ParamRange, where: str) -> None:

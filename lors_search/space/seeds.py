@@ -13,54 +13,45 @@ from __future__ import annotations
 import fnmatch
 import math
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-from lors_search.errors import UserError
 from lors_search.merging.registry import get_method
-from lors_search.space.parameters import ParamDef, PointError, validate_point
-from lors_search.space.schema import TASK_ARITHMETIC_HOSTS
-
-if TYPE_CHECKING:
-    from lors_search.space.schema import SearchSpace, SeedSpec
+from lors_search.space.parameters import MethodSpace, ParamDef, PointError
+from lors_search.space.sampler import METHOD_PARAM
+from lors_search.space.schema import TASK_ARITHMETIC_HOSTS, SearchSpace, SeedSpec
 
 PAPER_RANK_RATIO = 0.01
 PAPER_DENSITY = 0.2
 
 
-def seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
-    """(name, flat point) for every seed of the space, in order; UserError naming the seed otherwise."""
-    try:
-        return checked_seed_points(space)
-    except PointError as exc:
-        raise UserError(f"search space {space.name}: {exc}") from None
-
-
-def checked_seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
-    """Like `seed_points`, raising PointError("seeds.<i> (<name>): ...")."""
+def seed_points(space: SearchSpace, parts: Mapping[str, MethodSpace]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, flat point) for every seed of `space` (compiled into `parts`, one per method), in order;
+    PointError("seeds.<i> (<name>): ...") naming the seed otherwise."""
     if space.methods is not None:
-        return _method_seed_points(space)
+        return _method_seed_points(space, parts)
+    (part,) = parts.values()
     points: list[tuple[str, dict[str, Any]]] = []
     for index, seed in enumerate(space.seeds):
         name = seed if isinstance(seed, str) else seed.name
         where = f"seeds.{index} ({name})"
         try:
             if seed == "paper_defaults":
-                point = _paper_defaults(space)
+                point = _paper_defaults(part)
             elif seed == "task_arithmetic":
-                point = _task_arithmetic(space)
+                point = _task_arithmetic(part)
             else:
-                point = _custom(space, seed)  # type: ignore[arg-type]
-            point = validate_point(space, point, complete=False)
+                point = _custom(part, seed)  # type: ignore[arg-type]
+            point = part.check(point, complete=False)
         except PointError as exc:
             raise PointError(f"{where}: {exc}") from None
         points.append((name, point))
     return points
 
 
-def _method_seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
+def _method_seed_points(space: SearchSpace, spaces: Mapping[str, MethodSpace]) -> list[tuple[str, dict[str, Any]]]:
     """Seeds of a several-method space: with paper_defaults, every method at its paper's defaults; with
     task_arithmetic, task arithmetic 1/N (as `task_arithmetic`, else inside `lors`'s space when searched)."""
-    spaces = space.method_spaces()
     wanted: list[tuple[str, str]] = []
     if "paper_defaults" in space.seeds:
         wanted.extend((method, "paper_defaults") for method in spaces)
@@ -76,11 +67,11 @@ def _method_seed_points(space: SearchSpace) -> list[tuple[str, dict[str, Any]]]:
         where = f"seeds ({method} {seed})"
         try:
             inner = _paper_defaults(sub) if seed == "paper_defaults" else _task_arithmetic(sub)
-            inner = validate_point(sub, inner, complete=False)
+            inner = sub.check(inner, complete=False)
         except PointError as exc:
             raise PointError(f"{where}: {exc}") from None
         name = method if seed == "paper_defaults" else "task_arithmetic"
-        points.append((name, {"method": method, **{f"{method}/{key}": value for key, value in inner.items()}}))
+        points.append((name, {METHOD_PARAM: method, **{sub.prefix + key: value for key, value in inner.items()}}))
     return points
 
 
@@ -100,12 +91,13 @@ def _need(param: ParamDef, value: float, seed: str, hint: str) -> float:
     return value
 
 
-def _paper_defaults(space: SearchSpace) -> dict[str, Any]:
+def _paper_defaults(part: MethodSpace) -> dict[str, Any]:
     hint = "widen the range or drop paper_defaults from seeds"
+    space = part.space
     method = get_method(space.method)
     values: dict[str, float] = {
         "rank_ratio": PAPER_RANK_RATIO,
-        "rank": paper_rank(space.shape.d_model),
+        "rank": paper_rank(part.shape.d_model),
         "density": method.defaults.get("density", PAPER_DENSITY),
         "scale": _default_scale(space),
     }
@@ -115,7 +107,7 @@ def _paper_defaults(space: SearchSpace) -> dict[str, Any]:
         declared = method.param(name).default
         values[name] = declared if declared is not None else 1.0 / len(space.experts)
     point: dict[str, Any] = {}
-    for param in space.param_defs():
+    for param in part.defs:
         wanted = values[param.kind]
         if param.fixed:
             continue
@@ -123,17 +115,18 @@ def _paper_defaults(space: SearchSpace) -> dict[str, Any]:
     return point
 
 
-def _task_arithmetic(space: SearchSpace) -> dict[str, Any]:
+def _task_arithmetic(part: MethodSpace) -> dict[str, Any]:
+    space = part.space
     method = get_method(space.method)
     if method.name == "ties":
         raise PointError(
             "task arithmetic is not representable with method 'ties' (its sign election and disjoint mean "
             "differ from a plain sum at any density); drop task_arithmetic from seeds"
         )
-    defs = space.param_defs()
+    defs = part.defs
     point: dict[str, Any] = {}
-    shape = space.shape
-    groups = {group.id: group for group in space.group_list()}
+    shape = part.shape
+    groups = {group.id: group for group in part.groups}
     for group_id, group in groups.items():
         mine = {param.kind: param for param in defs if param.group == group_id}
         rank = mine.get("rank") or mine.get("rank_ratio")
@@ -173,12 +166,12 @@ def _task_arithmetic(space: SearchSpace) -> dict[str, Any]:
     return point
 
 
-def _custom(space: SearchSpace, seed: SeedSpec) -> dict[str, Any]:
-    names = [param.name for param in space.param_defs() if not param.fixed]
+def _custom(part: MethodSpace, seed: SeedSpec) -> dict[str, Any]:
+    names = [param.name for param in part.defs if not param.fixed]
     point: dict[str, Any] = {}
     for key, value in seed.params.items():
         if key in names or not any(char in key for char in "*?["):
-            point[key] = value  # an unknown name is reported by validate_point
+            point[key] = value  # an unknown name is reported by the check below
             continue
         hits = [name for name in names if fnmatch.fnmatchcase(name, key)]
         if not hits:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from lors_search.errors import UserError
 from lors_search.evaluation.preflight import check_search_inputs
+from lors_search.space.compiled import CompiledSpace
 from lors_search.space.data_check import DataProblem, language_counts, split_names
 from lors_search.space.groups import matching_groups
 from lors_search.space.parameters import PointError
 from lors_search.space.paths import HUB_PREFIX, looks_like_hub_id
 from lors_search.space.schema import SearchSpace
-from lors_search.space.seeds import checked_seed_points
 from lors_search.space.shape import BaseShape, read_base_shape, shape_from_config
 
 
@@ -23,8 +23,8 @@ class SpaceProblem(ValueError):
     """`<field>: <what>`; the loader prefixes the file."""
 
 
-def check_space(space: SearchSpace, *, check_paths: bool = True) -> SearchSpace:
-    """`space` checked against its files, with the base's shape attached; SpaceProblem names the field.
+def check_space(space: SearchSpace, *, check_paths: bool = True) -> CompiledSpace:
+    """`space` checked against its files and compiled on the base's shape; SpaceProblem names the field.
     With check_paths False, only what needs no file is checked (structure, seeds, ranks of a known base)."""
     shape = _base_shape(space, check_paths)
     if check_paths:
@@ -37,15 +37,15 @@ def check_space(space: SearchSpace, *, check_paths: bool = True) -> SearchSpace:
         for label, path in space.compare.items():
             if not Path(path).exists():
                 raise SpaceProblem(f"compare.{label}: no such directory {path}")
+    compiled = CompiledSpace(space, shape)
     if shape is None:
-        return space
-    space = space.with_shape(shape)
-    _check_groups(space, shape)
+        return compiled
+    _check_groups(compiled)
     try:
-        checked_seed_points(space)
+        compiled.named_seed_points()
     except PointError as exc:
         raise SpaceProblem(str(exc)) from None
-    return space
+    return compiled
 
 
 def _base_shape(space: SearchSpace, check_paths: bool) -> BaseShape | None:
@@ -124,7 +124,8 @@ def _check_data(space: SearchSpace) -> None:
             )
 
 
-def _check_groups(space: SearchSpace, shape: BaseShape) -> None:
+def _check_groups(compiled: CompiledSpace) -> None:
+    space, shape = compiled.space, compiled.shape
     for stack in ("encoder", "decoder"):
         size = getattr(space.groups, stack).size
         if size != "all" and size > shape.layers(stack):
@@ -132,7 +133,7 @@ def _check_groups(space: SearchSpace, shape: BaseShape) -> None:
                 f"groups.{stack}.size: {size} is more than the base's {shape.layers(stack)} {stack} layers "
                 "(use size: all for one group)"
             )
-    groups = space.group_list()
+    groups = compiled.group_list()
     for pattern in space.group_ranges:
         if not matching_groups(pattern, groups):
             raise SpaceProblem(

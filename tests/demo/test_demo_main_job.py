@@ -52,23 +52,3 @@ def test_main_job_on_the_quick_build(quick_demo_dir: Path, tmp_path: Path, capsy
     best_row = next(row for row in comparison if row["kind"] == "best")
     assert set(best_row["test"]) == set(best_row["dev"]) and best_row["test"]
     assert not list(tmp_path.glob("**/.*partial*"))
-
-
-def test_main_job_gives_the_environment_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    from lors_search.console import MAIN_JOB_ENV
-    from lors_search.demo import main_job
-
-    monkeypatch.delenv(MAIN_JOB_ENV, raising=False)
-    monkeypatch.setenv("LORS_DEMO_DIR", "/somewhere/else")
-
-    def fails_after_setting(args: object) -> int:
-        os.environ[MAIN_JOB_ENV] = "1"
-        os.environ["LORS_DEMO_DIR"] = str(tmp_path)
-        raise RuntimeError("stop")
-
-    monkeypatch.setattr(main_job, "_main_job", fails_after_setting)
-    with pytest.raises(RuntimeError):
-        main_job.run_main_job(object())  # type: ignore[arg-type]
-    assert MAIN_JOB_ENV not in os.environ and os.environ["LORS_DEMO_DIR"] == "/somewhere/else"

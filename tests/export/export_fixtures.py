@@ -145,7 +145,7 @@ def build_run(
             scores: dict[str, float] = {}
             merge_s = eval_s = 0.0
             for step, n in enumerate(stop):
-                result = worker.run(flat, n)
+                result = worker.run(space.merge_params(flat), n)
                 merge_s += result["merge_seconds"]
                 eval_s += result["eval_seconds"]
                 scores = space.score(result["cells"], per_rung, n)

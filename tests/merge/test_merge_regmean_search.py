@@ -56,7 +56,7 @@ def test_regmean_space_trial_merges_in_the_local_worker(regmean_bench: RegMeanBe
     flat = {**points[0][1]}
     with one_thread():
         worker = local_worker(spec)
-        result = worker.run(flat, None)
+        result = worker.run(space.merge_params(flat), None)
     assert result["cells"] and result["merge_seconds"] > 0
     assert sorted(p.name.split("-")[1] for p in (bench.data / "grams").glob("gram-*.safetensors")) == ["de", "es"]
 

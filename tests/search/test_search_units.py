@@ -198,19 +198,29 @@ def test_study_storage_uses_wal_survives_pickling_and_closes_cleanly(tmp_path: P
     assert len(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 1
 
 
-class _FakeSpace:
-    def objective_names(self) -> list[str]:
-        return ["normalized_performance"]
+class _FakeMapper:
+    """The part of a space's ParamMapper the recorder uses: a trial's MergeParams -> its merge config."""
 
-    def objective_modes(self) -> list[str]:
-        return ["max"]
+    def __init__(self, experts: list[str]) -> None:
+        self.experts = experts
 
-    def merge_config(self, flat):
+    def merge_config(self, params):
         from lors_search.merge_config import MergeConfig
 
-        return MergeConfig.model_validate(
-            {"base": "/b", "experts": ["/e/de"], "method": "lors", "params": {"density": flat["density"]}}
-        )
+        return MergeConfig.model_validate({"base": "/b", "experts": self.experts, **params.model_dump(exclude_none=True)})
+
+
+def _scorer(*names: str):
+    from lors_search.space import Scorer
+
+    return Scorer(names=names, languages=("de",), tasks=("transcribe", "translate"), expert_of={"de": "de"})
+
+
+def _merge(method: str, **params: float):
+    """The MergeParams a searcher with the space's mapper puts in a trial's config."""
+    from lors_search.merging import MergeParams
+
+    return MergeParams.model_validate({"method": method, "params": params})
 
 
 def test_recorder_rows_states_best_files_and_progress(tmp_path: Path, capsys) -> None:
@@ -221,11 +231,11 @@ def test_recorder_rows_states_best_files_and_progress(tmp_path: Path, capsys) ->
     from lors_search.merge_config import MergeConfig
     from lors_search.search.recorder import RunRecorder
 
-    recorder = RunRecorder(str(tmp_path), _FakeSpace(), max_level=2.0)
+    recorder = RunRecorder(str(tmp_path), _FakeMapper(["/e/de"]), _scorer("normalized_performance"), max_level=2.0)
     cells = {"de/transcribe": {"wer": 0.2, "cer": 0.1, "n": 4}, "de/translate": {"bleu": 30.0, "chrf": 50.0, "n": 4}}
     result = {"objective": 0.8, "normalized_performance": 0.8, "n_per_language": 8, FIDELITY_KEY: 2.0,
               "merge_seconds": 0.1, "eval_seconds": 1.0, "trial_seconds": 1.2, "rows_decoded": 16, "cells": cells}
-    config = {"optuna_trial": 0, "params": {"density": 0.3}}
+    config = {"optuna_trial": 0, "params": {"density": 0.3}, "merge": _merge("lors", density=0.3)}
     complete = recorder.build_record("t0", config, result, error=False)
     pruned = recorder.build_record("t1", {**config, "optuna_trial": 1}, {**result, FIDELITY_KEY: 1.0, "objective": 0.99},
                                    error=False)
@@ -257,7 +267,8 @@ def test_recorder_counts_towards_the_budget_and_estimates_the_time_left(tmp_path
 
     now = [100.0]  # created at 100 s; the trials finish 10 s apart
     monkeypatch.setattr(recorder_module.time, "monotonic", lambda: now[0])
-    recorder = RunRecorder(str(tmp_path), _FakeSpace(), max_level=2.0, budget=5)
+    recorder = RunRecorder(str(tmp_path), _FakeMapper(["/e/de"]), _scorer("normalized_performance"), max_level=2.0,
+                           budget=5)
     cells = {"de/transcribe": {"wer": 0.2, "cer": 0.1, "n": 4}}
     for number in range(3):
         now[0] += 10.0
@@ -271,22 +282,9 @@ def test_recorder_counts_towards_the_budget_and_estimates_the_time_left(tmp_path
     assert "| 3/5 done (3 complete, 0 pruned, 0 failed), ~20 s left |" in lines[2]  # 30 s / 3 trials x 2
 
 
-class _MethodsSpace:
-    """Two objectives and a method choice, as the space that wrote tests/rundir/data/trials-6a9f566.parquet."""
-
-    def objective_names(self) -> list[str]:
-        return ["normalized_performance", "asr_wer"]
-
-    def objective_modes(self) -> list[str]:
-        return ["max", "min"]
-
-    def merge_config(self, flat):
-        from lors_search.merge_config import MergeConfig
-
-        params = {k: v for k, v in flat.items() if k != "method"}
-        return MergeConfig.model_validate(
-            {"base": "/b", "experts": ["de=/e/de", "es=/e/es"], "method": flat["method"], "params": params}
-        )
+def _methods_config(number: int, method: str, **params: float) -> dict:
+    """A trial config of a methods search, as the space that wrote tests/rundir/data/trials-6a9f566.parquet."""
+    return {"optuna_trial": number, "params": {"method": method, **params}, "merge": _merge(method, **params)}
 
 
 def test_recorder_writes_the_trials_parquet_the_code_before_rundir_wrote(tmp_path: Path) -> None:
@@ -297,7 +295,9 @@ def test_recorder_writes_the_trials_parquet_the_code_before_rundir_wrote(tmp_pat
 
     from lors_search.search.recorder import RunRecorder
 
-    recorder = RunRecorder(str(tmp_path), _MethodsSpace(), max_level=2.0, echo=False)
+    # Two objectives and a method choice.
+    recorder = RunRecorder(str(tmp_path), _FakeMapper(["de=/e/de", "es=/e/es"]), _scorer("normalized_performance", "asr_wer"),
+                           max_level=2.0, echo=False)
 
     def cells(wer: float, bleu: float) -> dict:
         return {"de/transcribe": {"wer": wer, "cer": wer / 2, "n": 4}, "de/translate": {"bleu": bleu, "chrf": 2 * bleu, "n": 4},
@@ -310,16 +310,12 @@ def test_recorder_writes_the_trials_parquet_the_code_before_rundir_wrote(tmp_pat
                 "rows_decoded": 16, "cells": trial_cells}
 
     records = [
-        recorder.build_record("t0", {"optuna_trial": 0, "params": {"method": "lors", "density": 0.2, "rank_ratio": 0.01,
-                              "scale": 0.5}}, result(0.75, 0.3, 2.0, 8, cells(0.3, 20.0)), error=False),
-        recorder.build_record("t1", {"optuna_trial": 1, "params": {"method": "ties", "density": 0.4, "scale": 1.0}},
-                              result(0.9, 0.2, 1.0, 4, cells(0.2, 25.0)), error=False),
-        recorder.build_record("t2", {"optuna_trial": 2, "params": {"method": "lors", "density": 0.3, "rank_ratio": 0.02,
-                              "scale": 0.7}}, result(0.8, 0.25, 2.0, 8, cells(0.25, 22.0)), error=False),
-        recorder.build_record("t3", {"optuna_trial": 3, "params": {"method": "ties", "density": 0.5, "scale": 0.9}}, {},
+        recorder.build_record("t0", _methods_config(0, "lors", density=0.2, rank_ratio=0.01, scale=0.5), result(0.75, 0.3, 2.0, 8, cells(0.3, 20.0)), error=False),
+        recorder.build_record("t1", _methods_config(1, "ties", density=0.4, scale=1.0), result(0.9, 0.2, 1.0, 4, cells(0.2, 25.0)), error=False),
+        recorder.build_record("t2", _methods_config(2, "lors", density=0.3, rank_ratio=0.02, scale=0.7), result(0.8, 0.25, 2.0, 8, cells(0.25, 22.0)), error=False),
+        recorder.build_record("t3", _methods_config(3, "ties", density=0.5, scale=0.9), {},
                               error=True, retries=1),
-        recorder.build_record("t4", {"optuna_trial": 4, "params": {"method": "lors", "density": 0.1, "rank_ratio": 0.03,
-                              "scale": 0.6}}, result(0.8, 0.27, 2.0, 8, cells(0.27, 21.0)), error=False),
+        recorder.build_record("t4", _methods_config(4, "lors", density=0.1, rank_ratio=0.03, scale=0.6), result(0.8, 0.27, 2.0, 8, cells(0.27, 21.0)), error=False),
     ]
     for i, record in enumerate(records):
         recorder.add(dataclasses.replace(record, finished_at=f"2026-11-29T16:0{i}:00+00:00"))

@@ -3,7 +3,6 @@ file modes that follow the umask (saved weights, feature caches), and the Ray to
 
 from __future__ import annotations
 
-import argparse
 import os
 import stat
 from collections.abc import Iterator
@@ -68,21 +67,21 @@ def test_writable_and_run_names(tmp_path: Path) -> None:
 def test_report_guard_allows_the_run_directory_default(workspace: Workspace) -> None:
     """The report's page and plots go into the run directory by default, and an earlier report is replaced:
     neither is an input."""
-    from lors_search.cli.report import _check_output
+    from lors_search.report.command import check_report_output
     from lors_search.rundir import SearchRun
 
     run = SearchRun(workspace.root / "runs" / "run1")
-    _check_output(argparse.Namespace(out=None), run)
+    check_report_output(None, run)
     (run.root / "report.html").write_text("<html></html>")
     (run.root / "report_files").mkdir(exist_ok=True)
     try:
-        _check_output(argparse.Namespace(out=None), run)
-        _check_output(argparse.Namespace(out=str(run.root / "other.html")), run)
+        check_report_output(None, run)
+        check_report_output(str(run.root / "other.html"), run)
     finally:
         (run.root / "report.html").unlink()
         (run.root / "report_files").rmdir()
     with pytest.raises(UserError, match="lies inside the run file tune"):
-        _check_output(argparse.Namespace(out=str(run.root / "tune" / "r.html")), run)
+        check_report_output(str(run.root / "tune" / "r.html"), run)
 
 
 def test_merged_checkpoint_follows_the_umask(workspace: Workspace, tmp_path: Path, umask_022: None) -> None:

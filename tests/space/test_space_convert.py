@@ -17,12 +17,12 @@ from lors_search.errors import UserError
 from lors_search.merge_config import load_merge_config
 from lors_search.merging import MergeParams, Override, ParamValues, Selector, describe_state, keep_count, resolve_plan
 from lors_search.merging.plan import resolve_rank
-from lors_search.space import SearchSpace, load_search_space
+from lors_search.space import CompiledSpace, load_search_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def load(root: Path, **changes: object) -> SearchSpace:
+def load(root: Path, **changes: object) -> CompiledSpace:
     return load_search_space(write_space(root, space_dict(root, **changes), f"{uuid.uuid4().hex[:8]}.yaml"))
 
 
@@ -65,7 +65,7 @@ def test_paper_defaults_on_d_model_192_are_exact(wide_tree: Path) -> None:
     assert resolve_rank(None, 0.01, (192, 192)) == resolve_rank(None, 0.01, (768, 192)) == 1
 
 
-def _sampled_point(space: SearchSpace, seed: int = 0) -> dict[str, object]:
+def _sampled_point(space: CompiledSpace, seed: int = 0) -> dict[str, object]:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     trial = study.ask()
     space.sampler()(trial)

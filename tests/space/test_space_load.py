@@ -14,12 +14,13 @@ import yaml
 from space_fixtures import LANGUAGES, config_dir, corpus_dir, space_dict, whisper_config, write_space
 
 from lors_search.errors import UserError
-from lors_search.space import SearchSpace, load_search_space
+from lors_search.demo.paths import space_places
+from lors_search.space import CompiledSpace, load_search_space
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load(tree: Path, **changes: object) -> SearchSpace:
+def load(tree: Path, **changes: object) -> CompiledSpace:
     return load_search_space(write_space(tree, space_dict(tree, **changes), f"{uuid.uuid4().hex[:8]}.yaml"))
 
 
@@ -122,7 +123,7 @@ def fake_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_shipped_demo_and_smoke_spaces_load(fake_demo: Path) -> None:
-    demo = load_search_space(REPO / "search_spaces" / "demo.yaml")
+    demo = load_search_space(REPO / "search_spaces" / "demo.yaml", places=space_places())
     assert demo.base == str(fake_demo / "base")
     assert demo.compare == {"multitask": str(fake_demo / "multitask")}
     assert [e.language for e in demo.experts] == ["ca", "de", "es", "fr", "it"]
@@ -131,7 +132,7 @@ def test_shipped_demo_and_smoke_spaces_load(fake_demo: Path) -> None:
     # The quick build has three of the languages; $LORS_DEMO_DIR serves both builds.
     shutil.rmtree(fake_demo / "experts" / "ca")
     shutil.rmtree(fake_demo / "experts" / "it")
-    smoke = load_search_space(REPO / "search_spaces" / "smoke.yaml")
+    smoke = load_search_space(REPO / "search_spaces" / "smoke.yaml", places=space_places())
     assert [e.path for e in smoke.experts] == [str(fake_demo / "experts" / lang) for lang in ("de", "es", "fr")]
     assert smoke.budget.num_samples == 6 and len(smoke.fidelity.n_per_language) == 2
     assert len(smoke.param_names()) == 11
@@ -142,8 +143,8 @@ def test_demo_prefix_without_override_uses_the_cache(tree: Path, monkeypatch: py
 
     monkeypatch.delenv("LORS_DEMO_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tree / "cache"))
-    assert expand_path("{demo}/base", tree) == str(tree / "cache" / "lors_search" / "demo" / "base")
-    assert expand_path("{demo-quick}/data", tree) == str(tree / "cache" / "lors_search" / "demo-quick" / "data")
+    assert expand_path("{demo}/base", tree, space_places()) == str(tree / "cache" / "lors_search" / "demo" / "base")
+    assert expand_path("{demo-quick}/data", tree, space_places()) == str(tree / "cache" / "lors_search" / "demo-quick" / "data")
 
 
 def test_whisper_small_template_parses_without_paths() -> None:
@@ -171,8 +172,8 @@ def test_demo_dir_follows_the_demo_module(monkeypatch: pytest.MonkeyPatch, tmp_p
 
     monkeypatch.setenv("LORS_DEMO_DIR", str(tmp_path))
     assert default_demo_dir(True) == default_demo_dir(False) == tmp_path.resolve()
-    assert expand_path("{demo-quick}", tmp_path / "elsewhere") == os.fspath(tmp_path.resolve())
-    assert expand_path("{demo}/base", tmp_path / "elsewhere") == os.fspath(tmp_path.resolve() / "base")
+    assert expand_path("{demo-quick}", tmp_path / "elsewhere", space_places()) == os.fspath(tmp_path.resolve())
+    assert expand_path("{demo}/base", tmp_path / "elsewhere", space_places()) == os.fspath(tmp_path.resolve() / "base")
 
 
 def test_documented_example_parses(tmp_path: Path) -> None:
@@ -210,15 +211,15 @@ def test_default_seeds_fit_every_method(tree: Path) -> None:
 
 
 def test_shipped_method_spaces_load(fake_demo: Path) -> None:
-    methods = load_search_space(REPO / "search_spaces" / "demo-methods.yaml")
+    methods = load_search_space(REPO / "search_spaces" / "demo-methods.yaml", places=space_places())
     assert set(methods.method_names) == {"task_arithmetic", "lors", "ties", "dare", "iso_c", "iso_cts", "tsv_m"}
     assert [name for name, _ in methods.named_seed_points()] == list(methods.method_names)
     assert methods.selection is not None and methods.search_part(120) == 80
     assert methods.budget.num_samples == 240
-    ada = load_search_space(REPO / "search_spaces" / "demo-adamerging.yaml")
+    ada = load_search_space(REPO / "search_spaces" / "demo-adamerging.yaml", places=space_places())
     assert ada.searcher.algorithm == "cmaes" and len(ada.param_names()) == 21  # 4 layers x 5 experts + outside
     shutil.rmtree(fake_demo / "experts" / "ca")
     shutil.rmtree(fake_demo / "experts" / "it")
-    smoke = load_search_space(REPO / "search_spaces" / "smoke-methods.yaml")
+    smoke = load_search_space(REPO / "search_spaces" / "smoke-methods.yaml", places=space_places())
     assert set(smoke.method_names) == {"task_arithmetic", "lors", "iso_c", "tsv_m"}
     assert smoke.search_part(16) == 10

@@ -13,7 +13,7 @@ from space_fixtures import LANGUAGES, space_dict, whisper_config, write_space
 
 from lors_search.errors import UserError
 from lors_search.merging import describe_state, resolve_plan
-from lors_search.space import SearchSpace, load_search_space
+from lors_search.space import CompiledSpace, load_search_space
 from lors_search.space.parameters import PointError
 
 METHODS = {
@@ -32,7 +32,7 @@ def tiny_base_state() -> dict:
     return WhisperForConditionalGeneration(whisper_config()).state_dict()
 
 
-def load(tree: Path, **changes: object) -> SearchSpace:
+def load(tree: Path, **changes: object) -> CompiledSpace:
     return load_search_space(write_space(tree, space_dict(tree, **changes), f"{uuid.uuid4().hex[:8]}.yaml"))
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from space_fixtures import space_dict, write_space
 
-from lors_search.space import SearchSpace, check_references, load_search_space
+from lors_search.space import CompiledSpace, load_search_space
 
 
-def load(tree: Path, **changes: object) -> SearchSpace:
+def load(tree: Path, **changes: object) -> CompiledSpace:
     return load_search_space(write_space(tree, space_dict(tree, **changes), f"{uuid.uuid4().hex[:8]}.yaml"))
 
 
@@ -73,7 +73,7 @@ def test_undefined_objectives_are_reported(tree: Path) -> None:
     space = load(tree, objective={"kind": "gain_retained"})
     no_gain = {"base": EXPERT, "experts": {lang: EXPERT for lang in ("de", "es", "fr")}}
     with pytest.raises(ValueError, match="gain_retained is undefined for these references"):
-        check_references(space, no_gain)
-    check_references(space, REFERENCES)
+        space.scorer.check_references(no_gain)
+    space.scorer.check_references(REFERENCES)
     with pytest.raises(ValueError, match="the references lack expert 'fr' metrics for cell fr/transcribe"):
-        check_references(space, {"base": BASE, "experts": {"de": EXPERT, "es": EXPERT}})
+        space.scorer.check_references({"base": BASE, "experts": {"de": EXPERT, "es": EXPERT}})

@@ -11,16 +11,16 @@ import optuna
 import pytest
 from space_fixtures import space_dict, write_space
 
-from lors_search.space import SearchSpace, SpaceSampler, load_search_space
+from lors_search.space import CompiledSpace, SpaceSampler, load_search_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def load(tree: Path, **changes: object) -> SearchSpace:
+def load(tree: Path, **changes: object) -> CompiledSpace:
     return load_search_space(write_space(tree, space_dict(tree, **changes), f"{uuid.uuid4().hex[:8]}.yaml"))
 
 
-def run(space: SearchSpace, sampler: SpaceSampler, trials: int, enqueue: bool = False) -> list[dict[str, object]]:
+def run(space: CompiledSpace, sampler: SpaceSampler, trials: int, enqueue: bool = False) -> list[dict[str, object]]:
     study = optuna.create_study(sampler=space.searcher.optuna_sampler(), direction="maximize")
     if enqueue:
         for point in space.seed_points():
