@@ -119,8 +119,8 @@ class MergeService:
             for name, checkpoint in self._experts
             if name in sources
         }
-        svds = sum(1 for rank in max_ranks.values() if rank > 0) if isinstance(max_ranks, Mapping) else None
-        what = f"task vector; {svds} SVDs" if svds is not None else "task vector and SVD factors"
+        svd = any(rank > 0 for rank in max_ranks.values()) if isinstance(max_ranks, Mapping) else max_ranks > 0
+        what = "task vector and SVD factors" if svd else "task vector"
         states = {name: checkpoint.state_dict for name, checkpoint in self._experts}
         self.merger = prepare_merger(
             self.base.state_dict, states, self.rules, max_ranks, self.device, means,
