@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -221,7 +222,7 @@ def connect(
         restore_env = _single_machine()
         _private_token_file()
         try:
-            context = ray.init(**kwargs)
+            context = start_local(lambda: ray.init(**kwargs), say)
         except Exception as exc:  # noqa: BLE001
             _restore_single_machine(restore_env)
             raise UserError(f"cannot start a local Ray: {_one_line(exc)}") from exc
@@ -242,6 +243,37 @@ def connect(
         restore_env=restore_env,
     )
     return _describe_and_return(connection, say)
+
+
+STARTUP_ATTEMPTS = 3
+STARTUP_TIMEOUT_TEXT = "timed out during startup"  # Ray 2.60's node.py, after its fixed 30 s wait for the raylet
+
+
+def start_local(init: Callable[[], Any], say: Callable[[str], None], attempts: int = STARTUP_ATTEMPTS) -> Any:
+    """`init()` (ray.init of a local Ray), started again when it times out waiting for its raylet.
+
+    Ray 2.60 gives a new raylet a fixed 30 s to register with the GCS (not configurable); on a 2-core machine
+    busy with other jobs (load average 20-50) that failed 2 of ~12 local starts in one hour. The processes of
+    the failed start (GCS, raylet, dashboard) are ended before the next attempt, since Ray keeps no handle on
+    them. Any other failure is raised at once."""
+    import ray
+
+    from lors_search.runtime.reaper import children, end_new_children
+
+    for attempt in range(1, attempts + 1):
+        before = children()
+        try:
+            return init()
+        except Exception as exc:  # noqa: BLE001 - only the startup timeout is retried
+            if attempt == attempts or STARTUP_TIMEOUT_TEXT not in str(exc):
+                raise
+            ray.shutdown()
+            ended = end_new_children(before)
+            say(
+                f"local Ray: the raylet did not register within Ray's fixed 30 s (a busy machine?); ended the "
+                f"{len(ended)} process(es) of that start, starting again ({attempt + 1}/{attempts})"
+            )
+    raise AssertionError("unreachable")
 
 
 def _single_machine() -> tuple[tuple[str, str | None], ...]:

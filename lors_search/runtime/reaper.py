@@ -138,18 +138,49 @@ def reap(path: Path) -> list[int]:
         raise UserError(f"the run is in use: its search driver (pid {driver.pid}) is still running")
     mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     alive = [p for e in record.get("processes", []) if (p := _same(psutil, e)) is not None and p.pid not in mine]
-    for proc in alive:
+    _end(psutil, alive)
+    path.unlink(missing_ok=True)
+    return sorted(p.pid for p in alive)
+
+
+def children() -> set[tuple[int, float]]:
+    """This process's descendants now, as (pid, start time)."""
+    psutil = _psutil()
+    out = set()
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            out.add((proc.pid, proc.create_time()))
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            continue
+    return out
+
+
+def end_new_children(before: set[tuple[int, float]]) -> list[int]:
+    """End this process's descendants that are not in `before` (a `children()` snapshot): what a failed local
+    Ray start left running (GCS, raylet, dashboard), which Ray gives no handle to. The PIDs ended."""
+    psutil = _psutil()
+    new = []
+    for pid, _ in children() - before:
+        try:
+            new.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    _end(psutil, new)
+    return sorted(p.pid for p in new)
+
+
+def _end(psutil: Any, procs: list[Any]) -> None:
+    """SIGTERM, then SIGKILL for what is left after TERM_WAIT_S (Ray's agents ignore SIGTERM)."""
+    for proc in procs:
         try:
             proc.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, left = psutil.wait_procs(alive, timeout=TERM_WAIT_S)
+    _, left = psutil.wait_procs(procs, timeout=TERM_WAIT_S)
     for proc in left:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(left, timeout=TERM_WAIT_S)
-    path.unlink(missing_ok=True)
-    return sorted(p.pid for p in alive)
 
