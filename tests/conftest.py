@@ -24,9 +24,11 @@ def quick_demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# Tests that use these are in the full suite only, not the fast lane (`pytest -m "not slow"`): the quick demo
-# build takes minutes, a real Ray (started in-process or as a head) tens of seconds on a 2-core machine.
-SLOW_FIXTURES = ("quick_demo_dir", "ray_session", "ray_head")
+# Tests that use these (directly or through another fixture) are in the full suite only, not the fast lane
+# (`pytest -m "not slow"`): on a 2-core machine the quick demo build takes minutes, a real Ray (started in-process
+# or as a head) tens of seconds, and each folder's tiny trained bench (evaluation's `bench`, export's and report's
+# shared one, search's `tiny_bench`) 30 s to minutes of training and decoding.
+SLOW_FIXTURES = ("quick_demo_dir", "ray_session", "ray_head", "bench", "export_bench", "report_bench", "tiny_bench")
 QUICK_DEMO_TIMEOUT_S = 1800  # the first test to use the fixture pays for the build (~2-7 min on a shared 2-core box)
 
 

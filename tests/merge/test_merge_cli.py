@@ -161,6 +161,7 @@ def test_cuda_device_without_cuda_is_a_user_error(tiny, tmp_path: Path, capsys) 
     assert code == 2 and "CUDA is not available" in stderr
 
 
+@pytest.mark.slow  # a fresh interpreter through the console script; the other tests call the same main in-process
 def test_console_entry_point_exit_code_and_stderr(tiny, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "lors_search", "merge", "--base", str(tiny.base_dir), "--expert",
