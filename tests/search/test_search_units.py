@@ -322,3 +322,27 @@ def test_recorder_writes_the_trials_parquet_the_code_before_rundir_wrote(tmp_pat
     old = Path(__file__).parents[1] / "rundir" / "data"
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "trials.parquet"), pd.read_parquet(old / "trials-6a9f566.parquet"))
     assert (tmp_path / "best.json").read_text() == (old / "best-6a9f566.json").read_text()
+
+
+def test_recorder_keeps_what_is_on_disk_when_the_run_directory_cannot_be_written(tmp_path: Path) -> None:
+    """A failed write of trials.parquet: the record is forgotten (a resumed run runs it again), the earlier rows
+    stay on disk, and one line in `write_error` ends the experiment (RecorderStopper)."""
+    from lors_search.rundir import TrialRecord, TrialTable
+    from lors_search.search.recorder import RecorderStopper, RunRecorder
+
+    run_root = tmp_path / "run"
+    recorder = RunRecorder(str(run_root), _FakeMapper(["/e/de"]), _scorer("normalized_performance"), max_level=2.0,
+                           echo=False)
+    first = TrialRecord(number=0, state="PRUNED", objective=0.5, objectives={"normalized_performance": 0.5},
+                        n_per_language=4)
+    recorder.add(first)
+    (run_root / "trials.parquet").unlink()
+    (run_root / "trials.parquet").mkdir()  # os.replace onto a directory fails like a read-only run directory
+    recorder.add(TrialRecord(number=1, state="PRUNED", objective=0.6, objectives={"normalized_performance": 0.6},
+                             n_per_language=4))
+    assert recorder.write_error is not None
+    assert recorder.write_error.startswith(f"cannot write {run_root / 'trials.parquet'}")
+    assert sorted(recorder.table.records) == [0] and RecorderStopper(recorder).stop_all()
+    (run_root / "trials.parquet").rmdir()
+    recorder.table.write()
+    assert list(TrialTable(run_root / "trials.parquet").records.values()) == [first]
