@@ -35,8 +35,18 @@ def test_main_job_on_the_quick_build(quick_demo_dir: Path, tmp_path: Path, capsy
     argv = ["demo", "--quick", "--out", str(quick_demo_dir), "--name", "mj",
             "--runs-dir", str(runs), "--exports-dir", str(exports)]
     assert main(argv) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "reused" in out and "search finished" in out
+    # Every phase says its estimate and end; the job closes with each phase's wall time.
+    assert len([line for line in out.splitlines() if line.startswith("lors-search demo: ") and "until about" in line]) == 5
+    assert "phase     wall time    estimate" in out and json.loads((quick_demo_dir / "main_job.json").read_text())["quick"]
+    # Only what is true of this job: it exports the winner itself (no "next:" hint, no best.yaml as the config).
+    assert "next: lors-search" not in out and "best merge config" not in out and "winner.yaml" in out
+    # None of Ray's, Tune's or Optuna's noise, and one unit for the ASR error.
+    for noise in ("GCS", "Configuration for experiment", "TensorBoard", "A new study created", "Passing `generation_config`"):
+        assert noise not in out and noise not in captured.err, noise
+    assert "references from the score cache: base, de, es, fr" in out
 
     selection = json.loads((runs / "mj" / "selection.json").read_text())
     exported = json.loads((exports / "mj" / "eval_dev.json").read_text())
