@@ -33,12 +33,21 @@ def _generate_and_collect(model, features) -> list[str]:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_warning()  # whatever an earlier test set, process-wide
     hf_logging.warning_once.cache_clear()  # the warning is logged once per process: make this call the first
+    # An earlier test in the same process may have switched this logger off: a logging.config.dictConfig call
+    # (Ray's logging set-up in an in-process ray.init, for one) disables every logger that exists by then, and
+    # a logging.disable(...) or a level on the logger itself would hide the record too.
+    disabled, level, floor = logger.disabled, logger.level, logging.root.manager.disable
+    logger.disabled = False
+    logger.setLevel(logging.NOTSET)
+    logging.disable(logging.NOTSET)
     try:
         with torch.inference_mode():
             model.generate(features)  # no generation argument at all
     finally:
         hf_logging.set_verbosity(verbosity)
         logger.removeHandler(records)
+        logger.disabled, logger.level = disabled, level
+        logging.disable(floor)
     return [m for m in records.messages if "together with generation-related arguments" in m]
 
 
