@@ -5,8 +5,10 @@ generation argument, logs it. `quiet_whisper_generate_warning` drops that record
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 import torch
 from transformers.utils import logging as hf_logging
 
@@ -33,24 +35,32 @@ def _generate_and_collect(model, features) -> list[str]:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_warning()  # whatever an earlier test set, process-wide
     hf_logging.warning_once.cache_clear()  # the warning is logged once per process: make this call the first
-    # An earlier test in the same process may have switched this logger off: a logging.config.dictConfig call
-    # (Ray's logging set-up in an in-process ray.init, for one) disables every logger that exists by then, and
-    # a logging.disable(...) or a level on the logger itself would hide the record too.
-    disabled, level, floor = logger.disabled, logger.level, logging.root.manager.disable
-    logger.disabled = False
-    logger.setLevel(logging.NOTSET)
-    logging.disable(logging.NOTSET)
     try:
         with torch.inference_mode():
             model.generate(features)  # no generation argument at all
     finally:
         hf_logging.set_verbosity(verbosity)
         logger.removeHandler(records)
-        logger.disabled, logger.level = disabled, level
-        logging.disable(floor)
     return [m for m in records.messages if "together with generation-related arguments" in m]
 
 
+@pytest.fixture
+def logger_on() -> Iterator[None]:
+    """transformers' generation logger switched on for the test. An earlier test in the same process may have
+    switched it off: a logging.config.dictConfig call (Ray's logging set-up in an in-process ray.init, for one)
+    disables every logger that exists by then, and logging.disable(...) or a level on the logger hides records too
+    (this test failed so in the full suite of a fresh clone, though it passed alone)."""
+    logger = logging.getLogger(LOGGER)
+    disabled, level, floor = logger.disabled, logger.level, logging.root.manager.disable
+    logger.disabled = False
+    logger.setLevel(logging.NOTSET)
+    logging.disable(logging.NOTSET)
+    yield
+    logger.disabled, logger.level = disabled, level
+    logging.disable(floor)
+
+
+@pytest.mark.usefixtures("logger_on")
 def test_whisper_generate_warns_by_itself_and_the_filter_is_narrow(model, dev) -> None:
     features = torch.from_numpy(np.asarray(dev.features[:1], dtype=np.float32))
     loud_whisper_generate_warning()
