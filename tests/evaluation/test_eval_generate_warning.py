@@ -1,86 +1,77 @@
 """The "Passing `generation_config` together with generation-related arguments" deprecation warning comes from
 transformers' own Whisper `generate`, not from anything a caller passes: a bare `model.generate(features)`, with no
-generation argument, logs it. `quiet_whisper_generate_warning` drops that record and nothing else."""
+generation argument, logs it. `quiet_whisper_generate_warning` drops that record and nothing else.
+
+The reproduction runs in a fresh interpreter: transformers logs the warning once per process, and earlier tests
+of the suite change process-wide logging state (a `logging.config.dictConfig` in an in-process `ray.init` disables
+the loggers that exist by then), so in the full suite of a fresh clone the in-process version saw no record
+although it passed alone."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
-from transformers.utils import logging as hf_logging
 
-from lors_search.whisper.generate_warning import (
-    LOGGER,
-    loud_whisper_generate_warning,
-    quiet_whisper_generate_warning,
-)
+SCRIPT = r'''
+import json, logging, sys
+import numpy as np, torch
+from transformers import WhisperForConditionalGeneration
+from lors_search.whisper.generate_warning import LOGGER, loud_whisper_generate_warning, quiet_whisper_generate_warning
 
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
+class Records(logging.Handler):
+    def __init__(self):
         super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
+        self.messages = []
+    def emit(self, record):
         self.messages.append(record.getMessage())
 
+model = WhisperForConditionalGeneration.from_pretrained(sys.argv[1]).eval()
+features = torch.from_numpy(np.load(sys.argv[2]))
+logger = logging.getLogger(LOGGER)
 
-def _generate_and_collect(model, features) -> list[str]:
-    logger = logging.getLogger(LOGGER)
-    records = _Records()
+def generate_and_collect():
+    from transformers.utils import logging as hf_logging
+    records = Records()
     logger.addHandler(records)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_warning()  # whatever an earlier test set, process-wide
-    hf_logging.warning_once.cache_clear()  # the warning is logged once per process: make this call the first
+    hf_logging.warning_once.cache_clear()  # logged once per process: make this call the first
     try:
         with torch.inference_mode():
             model.generate(features)  # no generation argument at all
     finally:
-        hf_logging.set_verbosity(verbosity)
         logger.removeHandler(records)
     return [m for m in records.messages if "together with generation-related arguments" in m]
 
+out = {"loud": generate_and_collect()}
+quiet_whisper_generate_warning()
+quiet_whisper_generate_warning()  # idempotent
+out["quiet"] = generate_and_collect()
+records = Records()
+logger.addHandler(records)
+logger.warning("Passing `generation_config` together with generation-related arguments=({'max_new_tokens', "
+               "'suppress_tokens'}) is deprecated")  # an argument a caller did pass: it gets through
+logger.removeHandler(records)
+out["other"] = records.messages
+out["filters_while_quiet"] = len(logger.filters)
+loud_whisper_generate_warning()
+out["filters_after"] = len(logger.filters)
+print(json.dumps(out))
+'''
 
-@pytest.fixture
-def logger_on() -> Iterator[None]:
-    """transformers' generation logger switched on for the test. An earlier test in the same process may have
-    switched it off: a logging.config.dictConfig call (Ray's logging set-up in an in-process ray.init, for one)
-    disables every logger that exists by then, and logging.disable(...) or a level on the logger hides records too
-    (this test failed so in the full suite of a fresh clone, though it passed alone)."""
-    logger = logging.getLogger(LOGGER)
-    disabled, level, floor = logger.disabled, logger.level, logging.root.manager.disable
-    logger.disabled = False
-    logger.setLevel(logging.NOTSET)
-    logging.disable(logging.NOTSET)
-    yield
-    logger.disabled, logger.level = disabled, level
-    logging.disable(floor)
 
-
-@pytest.mark.usefixtures("logger_on")
-def test_whisper_generate_warns_by_itself_and_the_filter_is_narrow(model, dev) -> None:
-    features = torch.from_numpy(np.asarray(dev.features[:1], dtype=np.float32))
-    loud_whisper_generate_warning()
-    (message,) = _generate_and_collect(model, features)
+def test_whisper_generate_warns_by_itself_and_the_filter_is_narrow(model, dev, tmp_path: Path) -> None:
+    model.save_pretrained(tmp_path / "model")
+    np.save(tmp_path / "features.npy", np.asarray(dev.features[:1], dtype=np.float32))
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "model"), str(tmp_path / "features.npy")],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    (message,) = out["loud"]
     assert "'suppress_tokens'" in message and "'begin_suppress_tokens'" in message
-
-    quiet_whisper_generate_warning()
-    quiet_whisper_generate_warning()  # idempotent
-    try:
-        assert _generate_and_collect(model, features) == []
-        # The same warning about an argument a caller did pass still gets through.
-        logger = logging.getLogger(LOGGER)
-        records = _Records()
-        logger.addHandler(records)
-        try:
-            logger.warning("Passing `generation_config` together with generation-related arguments=({'max_new_tokens', "
-                           "'suppress_tokens'}) is deprecated")
-        finally:
-            logger.removeHandler(records)
-        assert len(records.messages) == 1
-    finally:
-        loud_whisper_generate_warning()
-    assert logging.getLogger(LOGGER).filters == []
+    assert out["quiet"] == []
+    assert len(out["other"]) == 1 and "'max_new_tokens'" in out["other"][0]
+    assert out["filters_while_quiet"] == 1 and out["filters_after"] == 0
