@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from methods_quality import Bench, cached  # benchmarks/ is on sys.path when run as a script
+from methods_quality import Bench, cached, reference_rows  # benchmarks/ is on sys.path when run as a script
 
 from lors_search.evaluation.bootstrap import bootstrap_scores
 from lors_search.evaluation.evaluator import Hypothesis
@@ -91,20 +91,6 @@ def main() -> None:
     print(markdown(document, split))
     if args.json:
         args.json.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-
-
-def reference_rows(bench: Bench, split: str, cache: Path | None) -> tuple[tuple[Hypothesis, ...], list[Hypothesis]]:
-    from lors_search.evaluation.model_dir import load_model_dir
-
-    def unmerged(path: Path, languages: list[str] | None = None) -> tuple[Hypothesis, ...]:
-        model, _ = load_model_dir(path)
-        return bench.decode(model, split, languages)
-
-    base = cached(cache, f"{split}-base", lambda: unmerged(bench.demo / "base"))
-    experts: list[Hypothesis] = []
-    for language in bench.languages:
-        experts.extend(cached(cache, f"{split}-expert-{language}", lambda: unmerged(bench.demo / "experts" / language, [language])))
-    return base, experts
 
 
 def markdown(document: dict[str, dict[str, Any]], split: str) -> str:

@@ -118,16 +118,27 @@ def cached(cache: Path | None, key: str, make: Any) -> tuple[Any, ...]:
     return rows
 
 
-def table(bench: Bench, models: dict[str, MergeParams], split: str, rounds: int, cache: Path | None = None) -> list[dict[str, Any]]:
-    def unmerged(path: Path, languages: list[str] | None = None) -> tuple[Hypothesis, ...]:
-        model, _ = load_model_dir(path)
+def unmerged(bench: Bench, split: str, cache: Path | None, name: str, languages: list[str] | None = None) -> tuple[Hypothesis, ...]:
+    """Decoded rows of the demo's unmerged model `name` (base, experts/<lang>, multitask), cached."""
+
+    def decode() -> tuple[Hypothesis, ...]:
+        model, _ = load_model_dir(bench.demo / name)
         return bench.decode(model, split, languages)
 
-    base = cached(cache, f"{split}-base", lambda: unmerged(bench.demo / "base"))
-    experts: list[Any] = []
+    return cached(cache, f"{split}-{name.replace('experts/', 'expert-')}", decode)
+
+
+def reference_rows(bench: Bench, split: str, cache: Path | None) -> tuple[tuple[Hypothesis, ...], list[Hypothesis]]:
+    """The base's rows and every expert's rows on its own language."""
+    experts: list[Hypothesis] = []
     for language in bench.languages:
-        experts.extend(cached(cache, f"{split}-expert-{language}", lambda: unmerged(bench.demo / "experts" / language, [language])))
-    rows = {"base": base, "multitask": cached(cache, f"{split}-multitask", lambda: unmerged(bench.demo / "multitask"))}
+        experts.extend(unmerged(bench, split, cache, f"experts/{language}", [language]))
+    return unmerged(bench, split, cache, "base"), experts
+
+
+def table(bench: Bench, models: dict[str, MergeParams], split: str, rounds: int, cache: Path | None = None) -> list[dict[str, Any]]:
+    base, experts = reference_rows(bench, split, cache)
+    rows = {"base": base, "multitask": unmerged(bench, split, cache, "multitask")}
     for name, params in models.items():
         started = time.perf_counter()
         # The key holds the parameters, so a cached row is never another configuration's.
