@@ -52,7 +52,7 @@ def read_header(source: str | os.PathLike[str], label: str) -> Header | None:
     for file in _weight_files(path):  # refuses pickled weights and missing shards with one line
         try:
             with safe_open(str(file), framework="pt") as handle:
-                for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+                for name in handle.keys():  # safe_open is not a mapping
                     part = handle.get_slice(name)
                     if name in tensors:
                         raise UserError(f"{label}: tensor {name!r} appears in more than one shard ({file.name})")

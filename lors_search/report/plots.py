@@ -13,12 +13,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: files only, never a window
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from lors_search.export.layers import MODULE_ORDER, STACK_ORDER, LayerParams  # noqa: E402
-from lors_search.rundir import TrialRecord  # noqa: E402
+from lors_search.export.layers import MODULE_ORDER, STACK_ORDER, LayerParams
+from lors_search.rundir import TrialRecord
 
 DPI = 110
 

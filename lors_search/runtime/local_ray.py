@@ -204,7 +204,7 @@ def connect(
         target = address if address is not None else os.environ["RAY_ADDRESS"]
         try:
             context = ray.init(address=address, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - any connection failure is reported as one line
+        except Exception as exc:  # any connection failure is reported as one line
             raise UserError(f"cannot connect to Ray at {target}: {_one_line(exc)}{_auth_hint(exc)}") from exc
     else:
         # The port is probed on loopback, where the exporter of a loopback node binds it.
@@ -223,7 +223,7 @@ def connect(
         _private_token_file()
         try:
             context = start_local(lambda: ray.init(**kwargs), say)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             _restore_single_machine(restore_env)
             raise UserError(f"cannot start a local Ray: {_one_line(exc)}") from exc
 
@@ -264,7 +264,7 @@ def start_local(init: Callable[[], Any], say: Callable[[str], None], attempts: i
         before = children()
         try:
             return init()
-        except Exception as exc:  # noqa: BLE001 - only the startup timeout is retried
+        except Exception as exc:  # only the startup timeout is retried
             if attempt == attempts or STARTUP_TIMEOUT_TEXT not in str(exc):
                 raise
             ray.shutdown()

@@ -30,7 +30,6 @@ class SpaceSampler:
                 )
             else:
                 trial.suggest_float(param.name, param.low, param.high, step=param.step, log=param.log)
-        return None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SpaceSampler) and self.params == other.params
@@ -60,7 +59,6 @@ class MethodSampler:
     def __call__(self, trial: optuna.Trial) -> None:
         method = trial.suggest_categorical(METHOD_PARAM, list(self.samplers))
         self.samplers[str(method)](trial)
-        return None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, MethodSampler) and self.samplers == other.samplers

@@ -680,7 +680,7 @@ def _check_declared(param: Any, value: ParamRange, where: str) -> None:
         for bound in (value.low, value.high, value.value, value.step):
             if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
                 raise ValueError(f"{where}: bounds must be integers, got {bound}")
-    if param.low is not None and low < param.low or param.high is not None and high > param.high:
+    if (param.low is not None and low < param.low) or (param.high is not None and high > param.high):
         raise ValueError(f"{where}: must lie in [{param.low}, {param.high}], got {value.describe()}")
 
 

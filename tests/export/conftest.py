@@ -11,10 +11,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from export_fixtures import session_bench, session_run  # noqa: E402
+from export_fixtures import session_bench, session_run
 # one_torch_thread: the autouse one-thread fixture shared with tests/evaluation and tests/report (imported here
 # so pytest registers it for this folder).
-from tiny_bench_kit import one_torch_thread  # noqa: E402, F401
+from tiny_bench_kit import one_torch_thread  # noqa: F401
 
 
 @pytest.fixture(scope="session")

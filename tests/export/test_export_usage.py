@@ -56,7 +56,7 @@ def test_usage_snippet_gives_the_evaluated_hypotheses(exported: Path, export_ben
     call = call.split("  #")[0]
     assert call == 'asr("clip.wav", generate_kwargs={"language": "de", "task": "transcribe"})'
     namespace: dict = {}
-    exec(setup, namespace)  # noqa: S102 - the snippet is our own output
+    exec(setup, namespace)  # the snippet is our own output
     asr = namespace["asr"]
     dev = datasets.load_from_disk(str(export_bench / "data"))["dev"]
     row_of = {clip_id: i for i, clip_id in enumerate(dev["id"])}

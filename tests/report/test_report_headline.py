@@ -16,7 +16,7 @@ from lors_search.report.compare import ModelScores
 from lors_search.report.headline import headline_html, split_bootstrap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_report import Page  # noqa: E402
+from test_report import Page
 
 REF = "one two three four five six seven eight nine ten"
 EN = "the cat sat on the mat with a big red hat today"

@@ -10,7 +10,7 @@ from lors_search.export.layers import LayerParams
 from lors_search.report.layerwise import layerwise_table, rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_report import Page  # noqa: E402
+from test_report import Page
 
 
 def _layer(layer: int, rank: int, density: float, scale: float) -> LayerParams:

@@ -22,7 +22,7 @@ from lors_search.rundir import SearchRun
 from lors_search.report.selection import TABLE_FILE, SplitRows, selection_html, selection_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_report import Page, read_page  # noqa: E402
+from test_report import Page, read_page
 
 REF = "one two three four five six seven eight nine ten"
 EN = "the cat sat on the mat with a big red hat today"

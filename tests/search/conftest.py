@@ -16,7 +16,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
 
-from search_fixtures import build_tiny_bench, space_dict  # noqa: E402
+from search_fixtures import build_tiny_bench, space_dict
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ import optuna
 import pandas as pd
 import pytest
 import ray  # noqa: F401 - puts Ray's vendored psutil on sys.path
-import psutil  # noqa: E402
+import psutil
 
 from search_fixtures import REPO, subprocess_env
 

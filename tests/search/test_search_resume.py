@@ -77,7 +77,7 @@ def test_resume_never_unpickles_the_run_directory_and_extends_the_budget(ray_ses
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3, 4]
     counts = study_counts(study)
     assert sum(counts.values()) == 5
-    assert f"search finished" in out and f"{counts['FAIL']} failed)" in out
+    assert "search finished" in out and f"{counts['FAIL']} failed)" in out
     assert json.loads((run_dir / "run.json").read_text())["num_samples"] == 5
 
 

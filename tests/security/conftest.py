@@ -11,7 +11,7 @@ import pytest
 # merge_fixtures lives in tests/merge; pytest puts only this folder (and tests/) on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "merge"))
 
-from security_fixtures import Workspace, build_workspace  # noqa: E402
+from security_fixtures import Workspace, build_workspace
 
 
 @pytest.fixture(scope="session")
