@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,7 @@ def main() -> None:
         settings[f"expert alone, scale {scale:g}"] = tuple(
             row for language in languages
             for row in cached(args.cache, f"{split}-alone-{language}-{scale}",
-                              lambda: merge_subset(bench, [language], params, split, language))
+                              partial(merge_subset, bench, [language], params, split, language))
         )
         log(f"alone x {scale} done")
     for method, label in (("task_arithmetic", "task arithmetic 1/{k}"), ("tsv_m", "TSV-M (paper)")):
@@ -79,7 +80,7 @@ def main() -> None:
             settings[f"{label.format(k=k)}, {k} experts"] = tuple(
                 row for language in languages
                 for row in cached(args.cache, f"{split}-merged-{method}-{'+'.join(window(languages, language, k))}-{language}",
-                                  lambda: merge_subset(bench, window(languages, language, k), params, split, language))
+                                  partial(merge_subset, bench, window(languages, language, k), params, split, language))
             )
             log(f"{method} k={k} done")
     base, experts = reference_rows(bench, split, args.cache)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +144,7 @@ def table(bench: Bench, models: dict[str, MergeParams], split: str, rounds: int,
         started = time.perf_counter()
         # The key holds the parameters, so a cached row is never another configuration's.
         key = f"{split}-{params.method}-{hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16]}"
-        rows[name] = cached(cache, key, lambda: bench.merged(params, split))
+        rows[name] = cached(cache, key, partial(bench.merged, params, split))
         log(f"{split}: {name} in {time.perf_counter() - started:.1f} s")
     result = bootstrap_scores(rows, base, experts, rounds=rounds, seed=0, asr_error="cer")
     out = []
@@ -175,8 +176,8 @@ def markdown(rows: list[dict[str, Any]], split: str) -> str:
         return f"{value['estimate']:.3f} [{value['low']:.3f}, {value['high']:.3f}]" if value["estimate"] is not None else "n/a"
 
     lines = [
-        f"**{split}** (GR = mean of ASR CER and ST BLEU gain retained; 95 % paired-bootstrap intervals; "
-        "a gap is a win or loss only beyond 2 bootstrap SE)",
+        (f"**{split}** (GR = mean of ASR CER and ST BLEU gain retained; 95 % paired-bootstrap intervals; "
+         "a gap is a win or loss only beyond 2 bootstrap SE)"),
         "",
         "| model | GR | ASR GR | ST GR | NP | gap to TA 1/N | gap to LoRS (paper) | gap to its method's defaults |",
         "|---|---|---|---|---|---|---|---|",

@@ -74,8 +74,8 @@ class Phases:
     factor: float = 1.0  # the load factor the estimates were scaled by
 
     def plan(self, factor: float, source: str) -> str:
-        lines = [f"lors-search demo: {len(self.names)} phases, about {_clock(sum(self.estimates.values()))} here "
-                 f"(build: {source}; machine load x{factor:.1f})"]
+        lines = [(f"lors-search demo: {len(self.names)} phases, about {_clock(sum(self.estimates.values()))} here "
+                  f"(build: {source}; machine load x{factor:.1f})")]
         for index, (key, text) in enumerate(self.names, 1):
             lines.append(f"  {index}. {key:<7} {text}  (~{_clock(self.estimates.get(key, 0.0))})")
         return "\n".join(lines)

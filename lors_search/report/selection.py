@@ -202,10 +202,10 @@ def selection_html(table_data: Mapping[str, Any], *, table_id: str = "selection-
         rows.append(cells)
     n_search, n_selection = table_data["search_clips_per_language"], table_data["selection_clips_per_language"]
     parts = [
-        f'<p>The search scored trials on the first {escape(str(n_search))} dev clips per language; the best '
-        "candidates and the seed points were then re-scored on the next "
-        f"{escape(str(n_selection))} clips per language, which no trial saw, and the winner (what "
-        "<code>lors-search export</code> takes) is the best there.</p>",
+        (f'<p>The search scored trials on the first {escape(str(n_search))} dev clips per language; the best '
+         "candidates and the seed points were then re-scored on the next "
+         f"{escape(str(n_selection))} clips per language, which no trial saw, and the winner (what "
+         "<code>lors-search export</code> takes) is the best there.</p>"),
         table(head, rows, table_id=table_id),
     ]
     if missing:

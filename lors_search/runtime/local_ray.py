@@ -93,10 +93,10 @@ def auth_help(token_auth: bool, dashboard_url: str | None) -> list[str]:
         return ["Ray token authentication is off (RAY_AUTH_MODE=disabled): keep the cluster's ports private."]
     job_address = dashboard_url or f"http://{LOOPBACK}:{DEFAULT_DASHBOARD_PORT}"
     return [
-        "Ray token authentication is on: the dashboard asks once for the token; print it with "
-        f"`ray get-auth-token` (it is kept in {token_source()}).",
-        f"Command-line clients: RAY_AUTH_MODE=token ray job list --address {job_address} "
-        "(the token is read from RAY_AUTH_TOKEN or ~/.ray/auth_token).",
+        ("Ray token authentication is on: the dashboard asks once for the token; print it with "
+         f"`ray get-auth-token` (it is kept in {token_source()})."),
+        (f"Command-line clients: RAY_AUTH_MODE=token ray job list --address {job_address} "
+         "(the token is read from RAY_AUTH_TOKEN or ~/.ray/auth_token)."),
     ]
 
 

@@ -34,8 +34,8 @@ def test_quick_build_time(quick_demo_dir: Path) -> None:
     """Under 3 minutes on 2 cores. On a machine shared with other jobs the wall time says little, so the
     limit is checked on the idle-machine estimate from each stage's CPU time when the wall time is over."""
     first = json.loads((quick_demo_dir / "build.json").read_text())["first_build"]
-    detail = f"wall {first['total_seconds']:.0f} s, idle-machine estimate {first['idle_machine_seconds']:.0f} s, " \
-             f"load {first['load_average']}, stages {first['timings']}, cpu {first['stage_cpu_seconds']}"
+    detail = (f"wall {first['total_seconds']:.0f} s, idle-machine estimate {first['idle_machine_seconds']:.0f} s, "
+              f"load {first['load_average']}, stages {first['timings']}, cpu {first['stage_cpu_seconds']}")
     assert min(first["total_seconds"], first["idle_machine_seconds"]) < QUICK_BUILD_LIMIT_S, detail
 
 

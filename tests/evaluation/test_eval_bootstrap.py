@@ -87,7 +87,7 @@ def test_each_round_equals_scores_on_the_resampled_rows() -> None:
         drawn = {clip for clip, k in zip(layout.clips, counts, strict=True) for _ in range(k)}
         assert counts.sum() == 5 and len(drawn) <= 5
 
-        def resample(rows):
+        def resample(rows, counts=counts):
             # Row order does not matter for corpus metrics; multiplicity does.
             by = {(row.language, row.id, row.task): row for row in rows}
             return [by[(lang, cid, task)] for (lang, cid), k in zip(layout.clips, counts, strict=True)

@@ -35,8 +35,8 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "rank above in group_ranges": (
         {"rank": {"low": 1, "high": 32}, "group_ranges": {"dec.*.ffn": {"rank": {"low": 1, "high": 40}}}},
-        "group_ranges.dec.*.ffn.rank: 40 is above the largest rank of group dec.g0.ffn (32: matrices 32x64, 64x32); "
-        "lower it or use rank_ratio",
+        ("group_ranges.dec.*.ffn.rank: 40 is above the largest rank of group dec.g0.ffn (32: matrices 32x64, 64x32); "
+         "lower it or use rank_ratio"),
     ),
     "unknown method": ({"method": "magic"}, "method: unknown merge method 'magic' (known: task_arithmetic, ties, dare, sparse, lowrank, lors, iso_c, iso_cts, tsv_m, regmean)"),
     "parameter the method lacks": (
@@ -58,8 +58,8 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "missing base dir": ({"base": "./models/nothing"}, "base: no such directory {tree}/models/nothing"),
     "unknown hub base": (
         {"base": "models/nothing"},
-        "base: 'models/nothing' is no local path (relative to the file) and no Hub model known offline "
-        "(openai/whisper-* or one in the Hugging Face cache); give a directory or download it first",
+        ("base: 'models/nothing' is no local path (relative to the file) and no Hub model known offline "
+         "(openai/whisper-* or one in the Hugging Face cache); give a directory or download it first"),
     ),
     "base without config": ({"base": "data"}, "base: {tree}/data has no config.json (not a Hugging Face Whisper directory)"),
     "missing data dir": ({"data": {"path": "nodata"}}, "data.path: no such directory {tree}/nodata"),
@@ -109,24 +109,24 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "paper defaults outside the ranges": (
         {"density": {"low": 0.3, "high": 1.0}},
-        "seeds.0 (paper_defaults): sets enc.g0.self_attn.density = 0.2, outside its range [0.3, 1.0]; "
-        "widen the range or drop paper_defaults from seeds",
+        ("seeds.0 (paper_defaults): sets enc.g0.self_attn.density = 0.2, outside its range [0.3, 1.0]; "
+         "widen the range or drop paper_defaults from seeds"),
     ),
     "task arithmetic not representable": (
         {"rank_ratio": {"low": 0.01, "high": 0.5, "log": True}, "density": {"low": 0.05, "high": 0.5}},
-        "seeds.1 (task_arithmetic): task arithmetic needs density 1.0 or full rank in group enc.g0.self_attn "
-        "(rank_ratio [0.01, 0.5, log], density [0.05, 0.5]); widen a range (density high: 1.0 or rank_ratio "
-        "high: 1.0) or drop task_arithmetic from seeds",
+        ("seeds.1 (task_arithmetic): task arithmetic needs density 1.0 or full rank in group enc.g0.self_attn "
+         "(rank_ratio [0.01, 0.5, log], density [0.05, 0.5]); widen a range (density high: 1.0 or rank_ratio "
+         "high: 1.0) or drop task_arithmetic from seeds"),
     ),
     "task arithmetic with ties": (
         {"method": "ties", "seeds": ["paper_defaults", "task_arithmetic"]},
-        "seeds.1 (task_arithmetic): task arithmetic is not representable with method 'ties' (its sign election "
-        "and disjoint mean differ from a plain sum at any density); drop task_arithmetic from seeds",
+        ("seeds.1 (task_arithmetic): task arithmetic is not representable with method 'ties' (its sign election "
+         "and disjoint mean differ from a plain sum at any density); drop task_arithmetic from seeds"),
     ),
     "group pattern matching nothing": (
         {"group_ranges": {"enc.*.cross_attn": {"density": 0.5}}},
-        "group_ranges.enc.*.cross_attn: matches no group (groups: enc.g0.self_attn, enc.g0.ffn, enc.g1.self_attn, "
-        "enc.g1.ffn, dec.g0.self_attn, dec.g0.cross_attn, dec.g0.ffn, dec.g1.self_attn, dec.g1.cross_attn, dec.g1.ffn)",
+        ("group_ranges.enc.*.cross_attn: matches no group (groups: enc.g0.self_attn, enc.g0.ffn, enc.g1.self_attn, "
+         "enc.g1.ffn, dec.g0.self_attn, dec.g0.cross_attn, dec.g0.ffn, dec.g1.self_attn, dec.g1.cross_attn, dec.g1.ffn)"),
     ),
     "group larger than the stack": (
         {"groups": {"encoder": {"size": 3}}},
@@ -136,8 +136,8 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "fidelity whole split early": ({"fidelity": {"n_per_language": [None, 4]}}, "fidelity.n_per_language: null (the whole split) can only be the last rung"),
     "fidelity rung as large as the split": (
         {"fidelity": {"n_per_language": [2, 6]}},
-        "fidelity.n_per_language: rung 6 is not below the dev split's largest language (6 clips), so it is the whole "
-        "split; use null for the last rung",
+        ("fidelity.n_per_language: rung 6 is not below the dev split's largest language (6 clips), so it is the whole "
+         "split; use null for the last rung"),
     ),
     "multi with one objective": (
         {"objective": {"kind": "multi", "objectives": ["asr_wer"]}},
@@ -145,8 +145,8 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "unknown objective": (
         {"objective": {"kind": "multi", "objectives": ["asr_wer", "st_blue"]}},
-        "objective: unknown objective 'st_blue' (known: normalized_performance, gain_retained, asr_np, st_np, "
-        "asr_gain_retained, st_gain_retained, asr_wer, asr_cer, st_bleu)",
+        ("objective: unknown objective 'st_blue' (known: normalized_performance, gain_retained, asr_np, st_np, "
+         "asr_gain_retained, st_gain_retained, asr_wer, asr_cer, st_bleu)"),
     ),
     "st objective without translation": (
         {"data": {"path": "data", "tasks": ["transcribe"]}, "objective": {"kind": "multi", "objectives": ["asr_wer", "st_bleu"]}},
