@@ -100,7 +100,8 @@ def _clips(data_dir: Path, tag: str, languages: Sequence[str]) -> Any:
     train = datasets.load_from_disk(str(data_dir))["train"].select_columns(
         ["subset", "language", "transcript", "translation"]
     ).to_dict()
-    keep = [i for i, (s, lang) in enumerate(zip(train["subset"], train["language"])) if s == tag and lang in languages]
+    pairs = zip(train["subset"], train["language"], strict=True)
+    keep = [i for i, (s, lang) in enumerate(pairs) if s == tag and lang in languages]
     if not keep:
         raise UserError(f"the corpus in {data_dir} has no {tag} training clips for {', '.join(languages)}")
     features = load_features(data_dir, "train")

@@ -68,7 +68,7 @@ def test_tokenizer_round_trips_every_language(quick_demo_dir: Path) -> None:
     corpus = datasets.load_from_disk(str(quick_demo_dir / "data"))
     seen_languages = set()
     for split in corpus.values():
-        for lang, transcript, translation in zip(split["language"], split["transcript"], split["translation"]):
+        for lang, transcript, translation in zip(split["language"], split["transcript"], split["translation"], strict=True):
             seen_languages.add(lang)
             for text in (transcript, translation):
                 ids = tok(text, add_special_tokens=False).input_ids

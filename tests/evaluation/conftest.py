@@ -35,7 +35,7 @@ def _train(model, tokenizer, data_dir: Path, steps: int = 200) -> None:
     feats = torch.from_numpy(np.array(load_features(data_dir, "train", WINDOW_SECONDS), dtype=np.float32))
     ids = PromptIds.from_model(model)
     rows = []
-    for clip, (lang, tr, en) in enumerate(zip(train["language"], train["transcript"], train["translation"])):
+    for clip, (lang, tr, en) in enumerate(zip(train["language"], train["transcript"], train["translation"], strict=True)):
         for task, text in (("transcribe", tr), ("translate", en)):
             body = tokenizer(" " + text, add_special_tokens=False).input_ids
             rows.append((clip, [*ids.prompt(lang, task), *body, ids.eos]))

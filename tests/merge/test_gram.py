@@ -146,10 +146,10 @@ def test_gram_names_are_the_eligible_linear_weights(bench: GramBench) -> None:
 
 def test_clips_come_from_the_train_split_of_one_language(bench: GramBench) -> None:
     train = datasets.load_from_disk(str(bench.data_dir))["train"]
-    by_id = {row_id: (lang, tr) for row_id, lang, tr in zip(train["id"], train["language"], train["transcript"])}
+    by_id = {row_id: (lang, tr) for row_id, lang, tr in zip(train["id"], train["language"], train["transcript"], strict=True)}
     clips = select_clips(bench.data_dir, "de", 4)
     assert len(clips) == 4 and set(clips.languages) == {"de"}
-    assert all(by_id[i] == ("de", t) for i, t in zip(clips.ids, clips.transcripts))
+    assert all(by_id[i] == ("de", t) for i, t in zip(clips.ids, clips.transcripts, strict=True))
     assert clips.features.shape == (4, 80, 100 * WINDOW_SECONDS)
     everything = select_clips(bench.data_dir, "de", 1000)
     assert len(everything) == sum(1 for lang in train["language"] if lang == "de")

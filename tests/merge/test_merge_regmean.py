@@ -33,7 +33,7 @@ def numpy_regmean(deltas, grams, alpha: float, ridge: float = 0.0) -> np.ndarray
         tildes.append(alpha * g + (1.0 - alpha) * np.diag(np.diag(g)))
     shift = ridge * np.mean([np.diag(np.asarray(g, dtype=np.float64)) for g in grams])
     tildes = [t + shift * np.eye(t.shape[0]) for t in tildes]
-    numerator = sum(np.asarray(d, dtype=np.float64) @ t for d, t in zip(deltas, tildes))
+    numerator = sum(np.asarray(d, dtype=np.float64) @ t for d, t in zip(deltas, tildes, strict=True))
     return numerator @ np.linalg.inv(sum(tildes))
 
 
@@ -66,7 +66,7 @@ def test_plain_regmean_solves_the_least_squares_merge() -> None:
     """alpha = 1: W minimises sum_i ||X_i W^T - X_i W_i^T||^2, so the gradient sum_i (tau - tau_i) G_i is 0."""
     deltas, grams, inputs = random_problem(4)
     merged = regmean_delta(deltas, grams, 1.0, ridge=0.0, dtype=torch.float64).numpy()
-    gradient = sum((merged - d.numpy()) @ (x.T @ x) for d, x in zip(deltas, inputs))
+    gradient = sum((merged - d.numpy()) @ (x.T @ x) for d, x in zip(deltas, inputs, strict=True))
     np.testing.assert_allclose(gradient, 0.0, atol=1e-9)
 
 
@@ -84,7 +84,7 @@ def test_identical_grams_give_the_plain_mean(alpha: float) -> None:
 def test_alpha_zero_is_a_per_column_weighted_average() -> None:
     deltas, grams, _ = random_problem(6)
     weights = torch.stack([gram.diagonal() for gram in grams])  # (experts, IN): each expert's input energy
-    expected = sum(d * w for d, w in zip(deltas, weights)) / weights.sum(0)
+    expected = sum(d * w for d, w in zip(deltas, weights, strict=True)) / weights.sum(0)
     merged = regmean_delta(deltas, grams, 0.0, ridge=0.0, dtype=torch.float64)
     torch.testing.assert_close(merged, expected, rtol=1e-12, atol=1e-13)
 
@@ -150,7 +150,7 @@ def test_out_is_overwritten_and_add_accumulates_the_scaled_delta() -> None:
 def test_regularized_grams_keep_the_diagonal_and_scale_the_rest() -> None:
     _, grams, _ = random_problem(12)
     tildes = regularized_grams(grams, 0.25, ridge=0.0, dtype=torch.float64)
-    for gram, tilde in zip(grams, tildes):
+    for gram, tilde in zip(grams, tildes, strict=True):
         off = ~torch.eye(IN, dtype=torch.bool)
         torch.testing.assert_close(tilde.diagonal(), gram.diagonal(), rtol=0, atol=0)
         torch.testing.assert_close(tilde[off], 0.25 * gram[off], rtol=0, atol=0)

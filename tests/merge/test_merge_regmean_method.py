@@ -50,7 +50,7 @@ def numpy_regmean(deltas, grams, alpha: float, scales) -> np.ndarray:
     gs = [np.asarray(g, dtype=np.float64) for g in grams]
     shift = DEFAULT_RIDGE * np.mean([np.diag(g) for g in gs])
     tildes = [alpha * g + (1 - alpha) * np.diag(np.diag(g)) + shift * np.eye(len(g)) for g in gs]
-    numerator = sum(s * np.asarray(d, dtype=np.float64) @ t for s, d, t in zip(scales, deltas, tildes))
+    numerator = sum(s * np.asarray(d, dtype=np.float64) @ t for s, d, t in zip(scales, deltas, tildes, strict=True))
     return numerator @ np.linalg.inv(sum(tildes))
 
 

@@ -78,7 +78,7 @@ def test_asha_with_a_group_key_cuts_each_method_against_its_own_trials_only() ->
     for trial in (*strong, *weak):
         scheduler.on_trial_add(None, trial)
     result = lambda level, value: {FIDELITY_KEY: level, "objective": value}  # noqa: E731
-    for trial, value in zip(strong, (0.9, 0.8, 0.85)):
+    for trial, value in zip(strong, (0.9, 0.8, 0.85), strict=True):
         scheduler.on_trial_result(None, trial, result(1.0, value))
     # With shared rungs 0.5 would be far below the cut of 0.8-0.9 set by Iso-C; against TIES's own trials it is
     # the first score (no cut yet), then 0.4 falls below TIES's cut (2/3 percentile of 0.5, 0.4 = 0.4667) ...
