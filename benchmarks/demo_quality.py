@@ -103,7 +103,7 @@ def random_config(rng: random.Random, n: int, layers: dict[str, int], space: str
     for stack, count in layers.items():
         for layer in range(count):
             groups.append({"stack": stack, "layer": layer,
-                           "rank": int(round(math.exp(rng.uniform(0, math.log(32))))),
+                           "rank": round(math.exp(rng.uniform(0, math.log(32)))),
                            "density": round(rng.uniform(0.05, 0.6) if space == "A" else rng.uniform(0.1, 1.0), 3),
                            "scale": scale()})
     config = {"scale": scale(), "groups": groups}

@@ -105,6 +105,11 @@ class _Scorer:
             )
         return self._evaluators[key]
 
+    def close(self) -> None:
+        """Let go of the model, its weights and the evaluators, so the next model loads into the freed memory."""
+        self._evaluators.clear()
+        del self.model, self.target
+
     def changed(self) -> None:
         self._key = None
         for evaluator in self._evaluators.values():
@@ -233,7 +238,7 @@ def compare_models(
             experts.test.update(own.test)
             experts.test_rows += own.test_rows or ()
     columns.insert(2, experts)
-    del scorer
+    scorer.close()  # the compare models load next, one at a time
 
     for name, path in space.compare.items():
         misses = store.misses if store else 0

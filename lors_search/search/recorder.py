@@ -50,7 +50,7 @@ def format_cells(cells: Mapping[str, Mapping[str, Any]], asr_error: str = "wer")
 
 
 def _clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
@@ -315,7 +316,7 @@ class Fidelity(BaseModel):
         sizes = [rung for rung in rungs if rung is not None]
         if any(size < 1 for size in sizes):
             raise ValueError(f"rungs must be >= 1 clip per language, got {list(rungs)}")
-        if any(b <= a for a, b in zip(sizes, sizes[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(sizes)):
             raise ValueError(f"rungs must be strictly ascending, got {list(rungs)}")
         return rungs
 

@@ -106,7 +106,7 @@ def _ordinal_ca(n: int) -> str:
     last = words[-1]
     if last in _CA_ORDINAL_STEMS:
         last = _CA_ORDINAL_STEMS[last]
-    elif last.endswith("e") or last.endswith("a"):  # quatre -> quatrè, onze -> onzè, trenta -> trentè
+    elif last.endswith(("e", "a")):  # quatre -> quatrè, onze -> onzè, trenta -> trentè
         last = last[:-1] + "è"
     else:  # dos -> dosè, set -> setè, vint -> vintè, cent -> centè
         last = last + "è"

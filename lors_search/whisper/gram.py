@@ -424,7 +424,7 @@ def load_grams(path: str | os.PathLike[str], identity: Mapping[str, Any] | None 
             ):
                 return None
             grams = {name: handle.get_tensor(name) for name in handle.keys()}
-    except Exception:  # a damaged or foreign file (safetensors raises its own error type): recompute
+    except Exception:  # noqa: BLE001 - a damaged or foreign file (safetensors raises its own error type): recompute
         return None
     counts = {key.removeprefix(_COUNT_PREFIX): int(value) for key, value in metadata.items()
               if key.startswith(_COUNT_PREFIX)}

@@ -71,7 +71,7 @@ def test_ray_job_detection_reads_the_job_config() -> None:
 
 
 def test_connect_refuses_a_dashboard_address() -> None:
-    with pytest.raises(UserError, match="dashboard .*ray job submit"):
+    with pytest.raises(UserError, match=r"dashboard .*ray job submit"):
         local_ray.connect("http://127.0.0.1:8265", None, stream=None)
 
 

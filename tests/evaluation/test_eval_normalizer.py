@@ -14,7 +14,7 @@ from lors_search.evaluation.normalizer import normalize_text
         ("vint-i-u", "vint i u"),  # hyphens split words
         ("l'any dos mil", "l any dos mil"),  # apostrophes too
         ("Dreihundert [Lärm] (lacht) <|de|> zwölf", "dreihundert zwölf"),  # bracketed spans dropped
-        ("ＤＲＥＩ ﬁnf", "drei finf"),  # NFKC: full-width letters, ligatures
+        ("ＤＲＥＩ ﬁnf", "drei finf"),  # noqa: RUF001 - NFKC: full-width letters on purpose, and a ligature
         ("Où ÉTÉ Über ŠEST", "où été über šest"),  # diacritics kept, lower-cased
         ("e\u0301te\u0301", "été"),  # decomposed accents compose under NFKC
         ("сто ДВА", "сто два"),  # Cyrillic lower case

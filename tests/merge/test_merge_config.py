@@ -93,5 +93,5 @@ def test_flags_build_the_same_object_as_yaml(tmp_path: Path) -> None:
     file.write_text("base: b\nexperts: [de=d, es=e]\nmethod: lors\nparams: {rank: 4, density: 0.3, scale: 0.5}\n")
     from_flags = config_from_flags(base="b", experts=["de=d", "es=e"], method="lors", rank=4, density=0.3, scale=0.5)
     assert from_flags == load_merge_config(file)
-    with pytest.raises(UserError, match="^--density: Input should be less than or equal to 1$"):
+    with pytest.raises(UserError, match=r"^--density: Input should be less than or equal to 1$"):
         config_from_flags(base="b", experts=["e"], method="lors", density=1.5)

@@ -87,7 +87,7 @@ def test_override_changes_only_the_named_tensors_in_the_merge(tiny) -> None:
         ),
     )
     changed = {name for name in plain if not torch.equal(plain[name], muted[name])}
-    expected = {name for name in plain if name.startswith(CROSS_1) or name.startswith("model.decoder.layers.1.encoder_attn_layer_norm.")}
+    expected = {name for name in plain if name.startswith((CROSS_1, "model.decoder.layers.1.encoder_attn_layer_norm."))}
     assert changed == expected and len(expected) == 9  # q/k/v/out weights, 3 biases (k has none), the norm's 2
     for name in expected:
         assert torch.equal(muted[name], tiny.base[name])

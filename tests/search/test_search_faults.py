@@ -104,6 +104,7 @@ def test_driver_killed_three_times_ends_like_an_uninterrupted_run(write_space, t
     parquet = run_dir / "trials.parquet"
     kill_at = sorted(random.Random(11).sample(range(1, BUDGET), 3))
     left_behind: list[int] = []
+    previous: list[dict] = []  # the last driver's process entries
     procs = []
     try:
         for attempt, rows in enumerate(kill_at):
