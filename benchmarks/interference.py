@@ -101,7 +101,8 @@ def markdown(document: dict[str, dict[str, Any]], split: str) -> str:
     lines = [f"**{split}** (each language scored on its own clips; 95 % paired-bootstrap intervals)", "",
              "| setting | GR | ASR GR | ST GR |", "|---|---|---|---|"]
     for name, row in document.items():
-        lines.append(f"| {name} | {fmt(row['overall'])} | {row['transcribe']['estimate']:.3f} | {row['translate']['estimate']:.3f} |")
+        asr, st = row["transcribe"]["estimate"], row["translate"]["estimate"]
+        lines.append(f"| {name} | {fmt(row['overall'])} | {asr:.3f} | {st:.3f} |")
     return "\n".join(lines)
 
 

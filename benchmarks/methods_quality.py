@@ -119,7 +119,9 @@ def cached(cache: Path | None, key: str, make: Any) -> tuple[Any, ...]:
     return rows
 
 
-def unmerged(bench: Bench, split: str, cache: Path | None, name: str, languages: list[str] | None = None) -> tuple[Hypothesis, ...]:
+def unmerged(
+    bench: Bench, split: str, cache: Path | None, name: str, languages: list[str] | None = None
+) -> tuple[Hypothesis, ...]:
     """Decoded rows of the demo's unmerged model `name` (base, experts/<lang>, multitask), cached."""
 
     def decode() -> tuple[Hypothesis, ...]:
@@ -137,7 +139,9 @@ def reference_rows(bench: Bench, split: str, cache: Path | None) -> tuple[tuple[
     return unmerged(bench, split, cache, "base"), experts
 
 
-def table(bench: Bench, models: dict[str, MergeParams], split: str, rounds: int, cache: Path | None = None) -> list[dict[str, Any]]:
+def table(
+    bench: Bench, models: dict[str, MergeParams], split: str, rounds: int, cache: Path | None = None
+) -> list[dict[str, Any]]:
     base, experts = reference_rows(bench, split, cache)
     rows = {"base": base, "multitask": unmerged(bench, split, cache, "multitask")}
     for name, params in models.items():

@@ -77,7 +77,8 @@ def save_merged(
         for file in base.processor_files:
             shutil.copy2(file, tmp / file.name)
         if merge_config is not None:
-            data = merge_config.model_dump(mode="json", exclude_none=True) if isinstance(merge_config, BaseModel) else dict(merge_config)
+            data = (merge_config.model_dump(mode="json", exclude_none=True) if isinstance(merge_config, BaseModel)
+                    else dict(merge_config))
             (tmp / MERGE_CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         if card_info is not None:
             (tmp / "README.md").write_text(render_model_card(card_info), encoding="utf-8")

@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         _print_table(result.cells)
     rate = result.n / result.decode_seconds if result.decode_seconds else float("inf")
     print(
-        f"{args.split}: {result.n} utterances ({result.n_clips} clips) decoded in {result.decode_seconds:.1f} s ({rate:.1f} utt/s) on {device}",
+        f"{args.split}: {result.n} utterances ({result.n_clips} clips) decoded in {result.decode_seconds:.1f} s "
+        f"({rate:.1f} utt/s) on {device}",
         file=sys.stderr,
     )
     return 0

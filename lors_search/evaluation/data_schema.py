@@ -75,7 +75,11 @@ def _check_audio_type(kind: Any, root: Path, split: str) -> None:
 def recorded_sampling_rate(root: Path, split: str) -> int | None:
     """The sampling rate the dataset records: its corpus_info.json, else an `Audio` feature's rate in the
     split's dataset_info.json; None when neither says (plain float arrays are taken to be 16 kHz)."""
-    for path, keys in ((root / INFO_FILE, ("sampling_rate",)), (root / split / "dataset_info.json", ("features", AUDIO_COLUMN, "sampling_rate"))):
+    sources = (
+        (root / INFO_FILE, ("sampling_rate",)),
+        (root / split / "dataset_info.json", ("features", AUDIO_COLUMN, "sampling_rate")),
+    )
+    for path, keys in sources:
         try:
             value: Any = json.loads(path.read_text(encoding="utf-8"))
         except OSError:

@@ -231,4 +231,7 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None  # absent, or cut short: decode again
 
 
-__all__ = ["CACHE_DIR", "EvalSettings", "ScoreCache", "cached_rows", "data_fingerprint", "score_model_dir", "model_dir_hash", "state_hash"]
+__all__ = [
+    "CACHE_DIR", "EvalSettings", "ScoreCache", "cached_rows", "data_fingerprint", "score_model_dir", "model_dir_hash",
+    "state_hash",
+]

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 
 
-def language_id_accuracy(model: Any, eval_set: Any, *, batch_size: int = 64, device: str | torch.device = "cpu") -> dict[str, dict[str, Any]]:
+def language_id_accuracy(
+    model: Any, eval_set: Any, *, batch_size: int = 64, device: str | torch.device = "cpu"
+) -> dict[str, dict[str, Any]]:
     """{language: {"clips", "correct", "accuracy", "confused_with": {language: clips}}} over every clip of
     `eval_set` (an `EvalSet` with the model's window)."""
     config = model.generation_config

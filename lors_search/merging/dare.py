@@ -1,6 +1,6 @@
 """DARE per matrix: drop each task-vector entry with probability 1 - density, rescale the survivors by
-1 / density, then task arithmetic, on every tensor of the task vector (Yu et al., "Language Models are Super Mario: Absorbing Abilities from
-Homologous Models as a Free Lunch", ICML 2024, arXiv 2311.03099).
+1 / density, then task arithmetic, on every tensor of the task vector (Yu et al., "Language Models are Super Mario:
+Absorbing Abilities from Homologous Models as a Free Lunch", ICML 2024, arXiv 2311.03099).
 
 Reproducible: the random mask of (tensor, expert) is drawn from a generator seeded with
 `derive_seed(seed, tensor name, expert index)`, so the same seed gives the same merge on the same device

@@ -1,7 +1,8 @@
 """`build_report`: a search run -> one HTML page and its PNG plots (objective by trial, per-layer heatmap of the
 best configuration, Pareto front of multi-objective runs), the per-language comparison of the best merge with
 the base, the experts, task arithmetic, paper-default LoRS and the `compare` models on dev (and, asked for, on
-test), the candidates of honest selection (selection.json) with their search, held-out and test scores, every trial, and how to open the study in optuna-dashboard. Written atomically.
+test), the candidates of honest selection (selection.json) with their search, held-out and test scores, every
+trial, and how to open the study in optuna-dashboard. Written atomically.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def _headline_section(columns: list[Any], dev_split: str, asr_error: str, test: 
         if result is None:
             continue
         title = "test split (final check, never used for selection)" if split == "test" else f"{split} (selection data)"
-        parts.append(f"<h3>{escape(title)}</h3>" + headline_html(result, columns, split, asr_error, table_prefix=f"headline-{split}"))
+        headline = headline_html(result, columns, split, asr_error, table_prefix=f"headline-{split}")
+        parts.append(f"<h3>{escape(title)}</h3>" + headline)
     if not parts:
         return ""
     return (
@@ -165,10 +167,12 @@ def build_report(
             ["fidelity rungs (clips per language)", ", ".join(map(str, run.fidelity)) or "all"],
         ]
         if best is not None:
-            summary_rows.append(["best trial", f"{best.number} ({', '.join(f'{k} {_number(v)}' for k, v in best.objectives.items())})"])
+            objectives = ", ".join(f"{k} {_number(v)}" for k, v in best.objectives.items())
+            summary_rows.append(["best trial", f"{best.number} ({objectives})"])
             summary_rows.append(["export it", f"lors-search export {run.root} --out DIR (add --trial {best.number} to pin it)"])
         sections.append(f"<h1>lors-search report: {escape(run.name)}</h1>")
-        sections.append('<section id="summary"><h2>Summary</h2>' + table(["", ""], summary_rows, table_id="summary-table") + "</section>")
+        summary = table(["", ""], summary_rows, table_id="summary-table")
+        sections.append('<section id="summary"><h2>Summary</h2>' + summary + "</section>")
 
         # ---- objective by trial -------------------------------------------------------------------------
         say("plotting the objective by trial")

@@ -30,7 +30,8 @@ pre { padding: 0.6em; overflow-x: auto; }
 def table(head: Sequence[str], rows: Iterable[Sequence[str]], *, table_id: str, raw: bool = False) -> str:
     """A <table>; cells are escaped unless `raw` (then they are trusted markup built here)."""
     cell = (lambda text: text) if raw else escape
-    out = [f'<table id="{escape(table_id)}">', "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>", "<tbody>"]
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    out = [f'<table id="{escape(table_id)}">', f"<thead><tr>{header}</tr></thead>", "<tbody>"]
     for row in rows:
         out.append("<tr>" + "".join(c if c.startswith("<td") else f"<td>{cell(c)}</td>" for c in row) + "</tr>")
     out.append("</tbody></table>")

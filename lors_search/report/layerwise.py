@@ -91,7 +91,8 @@ def layerwise_table(layer_rows: Sequence[LayerRow], k: int) -> str:
         for name in used:
             low, high = row.top_low[name], row.top_high[name]
             spread = "-" if low is None else (_fmt(low, name) if low == high else f"{_fmt(low, name)} - {_fmt(high, name)}")
-            cells += [_fmt(row.best[name], name), _fmt(row.paper[name], name), _diff(row.best[name], row.paper[name], name), spread]
+            best, paper = row.best[name], row.paper[name]
+            cells += [_fmt(best, name), _fmt(paper, name), _diff(best, paper, name), spread]
         body.append(cells)
     return table(head, body, table_id="layerwise")
 

@@ -93,8 +93,8 @@ def heatmap_plot(layers: Sequence[LayerParams], path: Path, *, title: str = "") 
             panels.append((name, grid, fmt))
     if not panels:
         panels.append(("scale", np.full((max(len(rows), 1), width), np.nan), "{:.2g}"))
-    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 0.55 * width + 3), 1.0 + 1.6 * len(panels) * max(1, len(rows)) / 3),
-                             squeeze=False)
+    figsize = (max(6.0, 0.55 * width + 3), 1.0 + 1.6 * len(panels) * max(1, len(rows)) / 3)
+    fig, axes = plt.subplots(len(panels), 1, figsize=figsize, squeeze=False)
     for ax, (name, grid, fmt) in zip(axes[:, 0], panels, strict=True):
         masked = np.ma.masked_invalid(grid)
         image = ax.imshow(masked, aspect="auto", cmap="viridis", interpolation="nearest")

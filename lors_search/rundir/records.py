@@ -138,7 +138,9 @@ class TrialRecord:
         except yaml.YAMLError as exc:
             raise UserError(f"trial {self.number}: its merge_config is not valid YAML: {exc}") from None
         if not isinstance(raw, dict):
-            raise UserError(f"trial {self.number} has no merge config in trials.parquet ({self.merge_config_yaml.strip()[:80]!r})")
+            raise UserError(
+                f"trial {self.number} has no merge config in trials.parquet ({self.merge_config_yaml.strip()[:80]!r})"
+            )
         try:
             return MergeConfig.model_validate(raw)
         except ValidationError as exc:

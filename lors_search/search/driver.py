@@ -190,7 +190,9 @@ def _load_study(run_dir: RunDir, run: Mapping[str, Any]) -> Any:
         raise UserError(f"{run_dir.study_db} holds no study {run['study_name']!r}; the run cannot be resumed") from None
 
 
-def _continuation(space: CompiledSpace, run_dir: RunDir, run: Mapping[str, Any], budget: int, levels: Sequence[float]) -> Continuation:
+def _continuation(
+    space: CompiledSpace, run_dir: RunDir, run: Mapping[str, Any], budget: int, levels: Sequence[float]
+) -> Continuation:
     from lors_search.search.continuation import plan_continuation
 
     study = _load_study(run_dir, run)

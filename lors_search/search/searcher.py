@@ -3,9 +3,10 @@
 Out of the box OptunaSearch tells Optuna COMPLETE with the low-fidelity score of a trial that ASHA stopped
 early, mixing subset scores into the sampler's model. `FidelityOptunaSearch` tells PRUNED for a trial whose
 last result is below the top fidelity level (its rung scores stay as intermediate values), hands each Tune
-trial its Optuna trial number, flat parameters and the MergeParams they map to (built once, here), never re-tells a trial the study already finished (a
-resumed run re-runs trials finished after the last experiment checkpoint), and on restore marks trials the
-study still holds as RUNNING but the restored searcher never heard of (asked after that checkpoint) FAIL.
+trial its Optuna trial number, flat parameters and the MergeParams they map to (built once, here), never
+re-tells a trial the study already finished (a resumed run re-runs trials finished after the last experiment
+checkpoint), and on restore marks trials the study still holds as RUNNING but the restored searcher never
+heard of (asked after that checkpoint) FAIL.
 """
 
 from __future__ import annotations

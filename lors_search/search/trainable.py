@@ -34,7 +34,9 @@ def fidelity_levels(n_rungs: int, reduction_factor: int) -> tuple[float, ...]:
     return tuple(float(reduction_factor**k) for k in range(n_rungs))
 
 
-def trial_result(context: TrialContext, out: Mapping[str, Any], n: int, level: float, totals: Mapping[str, float]) -> dict[str, Any]:
+def trial_result(
+    context: TrialContext, out: Mapping[str, Any], n: int, level: float, totals: Mapping[str, float]
+) -> dict[str, Any]:
     """The dict one rung reports: objectives (first also as `objective`), fidelity, timings and cells."""
     scores = context.scorer(out["cells"], context.references, n)
     names = context.scorer.names

@@ -117,8 +117,12 @@ CASES = {
     "unknown method": (["--expert", "{de}", "--method", "magic"], "unknown merge method 'magic'"),
     "parameter of another method": (["--expert", "{de}", "--method", "ties", "--rank", "4"], "takes no parameter 'rank'"),
     "seed for lors": (["--expert", "{de}", "--method", "lors", "--seed", "1"], "takes no parameter 'seed'"),
-    "density above 1": (["--expert", "{de}", "--method", "lors", "--density", "1.5"], "--density: Input should be less than or equal to 1"),
-    "negative rank": (["--expert", "{de}", "--method", "lors", "--rank", "-2"], "--rank: Input should be greater than or equal to 0"),
+    "density above 1": (
+        ["--expert", "{de}", "--method", "lors", "--density", "1.5"], "--density: Input should be less than or equal to 1"
+    ),
+    "negative rank": (
+        ["--expert", "{de}", "--method", "lors", "--rank", "-2"], "--rank: Input should be greater than or equal to 0"
+    ),
     "bad dtype": (["--expert", "{de}", "--method", "lors", "--dtype", "int8"], "dtype"),
     "no expert": (["--method", "lors"], "missing --expert"),
     "invalid yaml": (["--config", "{yaml}"], "rank: Extra inputs are not permitted"),
@@ -129,7 +133,8 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_gives_one_line_and_no_output(tiny, bad_inputs, tmp_path: Path, capsys, case: str) -> None:
     extra, message = CASES[case]
-    values = {**{k: str(v) for k, v in bad_inputs.items()}, "de": str(tiny.expert_dirs["de"]), "missing": str(tmp_path / "nowhere")}
+    values = {**{k: str(v) for k, v in bad_inputs.items()}, "de": str(tiny.expert_dirs["de"]),
+              "missing": str(tmp_path / "nowhere")}
     args = [part.format(**values) for part in extra]
     if "--config" not in args or case == "config plus flags":
         args = ["--base", str(tiny.base_dir), *args]
@@ -147,10 +152,11 @@ def test_existing_output_directory_is_left_alone(tiny, tmp_path: Path, capsys) -
     out = tmp_path / "taken"
     out.mkdir()
     (out / "mine.txt").write_text("keep")
-    code, _, stderr = run_cli(["--base", tiny.base_dir, "--expert", tiny.expert_dirs["de"], "--method", "lors", "--out", out], capsys)
+    merge = ["--base", tiny.base_dir, "--expert", tiny.expert_dirs["de"], "--method", "lors", "--out", out]
+    code, _, stderr = run_cli(merge, capsys)
     assert code == 2 and "already exists (use --force" in stderr and len(stderr.strip().splitlines()) == 1
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
-    code, _, _ = run_cli(["--base", tiny.base_dir, "--expert", tiny.expert_dirs["de"], "--method", "lors", "--out", out, "--force"], capsys)
+    code, _, _ = run_cli([*merge, "--force"], capsys)
     assert code == 0 and (out / "model.safetensors").exists() and not (out / "mine.txt").exists()
 
 

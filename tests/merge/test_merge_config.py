@@ -70,7 +70,8 @@ def test_shorthand_experts_and_relative_paths(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("base: b\nexperts: [e]\nmethod: lors\nparams: {density: 1.5}\n", "params.density: Input should be less than or equal to 1"),
+        ("base: b\nexperts: [e]\nmethod: lors\nparams: {density: 1.5}\n",
+         "params.density: Input should be less than or equal to 1"),
         ("base: b\nexperts: [e]\nmethod: lors\nbogus: 1\n", "bogus: Extra inputs are not permitted"),
         ("base: b\nexperts: []\nmethod: lors\n", "experts"),
         ("base: b\nexperts: [a/e, b/e]\nmethod: lors\n", "two experts are named 'e'"),

@@ -159,7 +159,8 @@ def _thaw(path: Path) -> None:
         path.chmod(0o755)
 
 
-@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("chattr"), reason="root without chattr cannot make a directory read-only")
+@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("chattr"),
+                    reason="root without chattr cannot make a directory read-only")
 def test_a_read_only_run_directory_stops_the_search_with_one_line(write_space, tmp_path: Path) -> None:
     space = write_space("frozen", budget={"num_samples": 6}, fidelity={"n_per_language": [None]})
     runs = tmp_path / "runs"

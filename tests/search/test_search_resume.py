@@ -159,7 +159,8 @@ def test_trial_seeded_sampler_draws_depend_on_the_trial_number_only() -> None:
 
 
 def test_reaper_ends_recorded_processes_only_if_they_are_the_same_process(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"])
+    ignore_sigterm = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", ignore_sigterm])
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         time.sleep(0.3)

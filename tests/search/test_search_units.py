@@ -310,12 +310,16 @@ def test_recorder_writes_the_trials_parquet_the_code_before_rundir_wrote(tmp_pat
                 "rows_decoded": 16, "cells": trial_cells}
 
     records = [
-        recorder.build_record("t0", _methods_config(0, "lors", density=0.2, rank_ratio=0.01, scale=0.5), result(0.75, 0.3, 2.0, 8, cells(0.3, 20.0)), error=False),
-        recorder.build_record("t1", _methods_config(1, "ties", density=0.4, scale=1.0), result(0.9, 0.2, 1.0, 4, cells(0.2, 25.0)), error=False),
-        recorder.build_record("t2", _methods_config(2, "lors", density=0.3, rank_ratio=0.02, scale=0.7), result(0.8, 0.25, 2.0, 8, cells(0.25, 22.0)), error=False),
+        recorder.build_record("t0", _methods_config(0, "lors", density=0.2, rank_ratio=0.01, scale=0.5),
+                              result(0.75, 0.3, 2.0, 8, cells(0.3, 20.0)), error=False),
+        recorder.build_record("t1", _methods_config(1, "ties", density=0.4, scale=1.0),
+                              result(0.9, 0.2, 1.0, 4, cells(0.2, 25.0)), error=False),
+        recorder.build_record("t2", _methods_config(2, "lors", density=0.3, rank_ratio=0.02, scale=0.7),
+                              result(0.8, 0.25, 2.0, 8, cells(0.25, 22.0)), error=False),
         recorder.build_record("t3", _methods_config(3, "ties", density=0.5, scale=0.9), {},
                               error=True, retries=1),
-        recorder.build_record("t4", _methods_config(4, "lors", density=0.1, rank_ratio=0.03, scale=0.6), result(0.8, 0.27, 2.0, 8, cells(0.27, 21.0)), error=False),
+        recorder.build_record("t4", _methods_config(4, "lors", density=0.1, rank_ratio=0.03, scale=0.6),
+                              result(0.8, 0.27, 2.0, 8, cells(0.27, 21.0)), error=False),
     ]
     for i, record in enumerate(records):
         recorder.add(dataclasses.replace(record, finished_at=f"2026-11-29T16:0{i}:00+00:00"))

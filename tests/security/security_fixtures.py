@@ -52,7 +52,8 @@ def _dataset(directory: Path, *, audio: str = "list", empty_dev: bool = False, r
 
     value = datasets.Value("float32")
     audio_feature: Any = (
-        {"array": datasets.Sequence(value), "sampling_rate": datasets.Value("int32")} if audio == "struct" else datasets.Sequence(value)
+        {"array": datasets.Sequence(value), "sampling_rate": datasets.Value("int32")} if audio == "struct"
+        else datasets.Sequence(value)
     )
     features = datasets.Features(
         {name: datasets.Value("string") for name in ("id", "language", "transcript", "translation")} | {"audio": audio_feature}

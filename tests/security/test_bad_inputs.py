@@ -61,9 +61,15 @@ CASES: dict[str, tuple[list[str], str]] = {
     "merge on cuda without one": ([*MERGE, "--out", "{ws}/m", "--device", "cuda"], "cuda"),
     # ---- evaluate ----------------------------------------------------------------------------------------------
     "evaluate empty split": ([*EVAL[:4], "{ws}/data_empty", "--device", "cpu"], "the dev split of {ws}/data_empty has no clips"),
-    "evaluate struct audio": ([*EVAL[:4], "{ws}/data_struct", "--device", "cpu"], "column 'audio' of the dev split of {ws}/data_struct is a struct"),
+    "evaluate struct audio": (
+        [*EVAL[:4], "{ws}/data_struct", "--device", "cpu"],
+        "column 'audio' of the dev split of {ws}/data_struct is a struct",
+    ),
     "evaluate 8 kHz data": ([*EVAL[:4], "{ws}/data_8k", "--device", "cpu"], "{ws}/data_8k records audio at 8000 Hz"),
-    "evaluate NaN weights": (["evaluate", "--model", "{ws}/evalnan", "--data", "{ws}/data", "--device", "cpu"], "--model {ws}/evalnan: tensor"),
+    "evaluate NaN weights": (
+        ["evaluate", "--model", "{ws}/evalnan", "--data", "{ws}/data", "--device", "cpu"],
+        "--model {ws}/evalnan: tensor",
+    ),
     "evaluate corrupt safetensors": (
         ["evaluate", "--model", "{ws}/evalcorrupt", "--data", "{ws}/data", "--device", "cpu"],
         "{ws}/evalcorrupt/model.safetensors is not a readable safetensors file",
@@ -84,26 +90,53 @@ CASES: dict[str, tuple[list[str], str]] = {
     "search name escapes runs dir": ([*SEARCH, "--name", "../escaped"], "--name '../escaped'"),
     "search name with a separator": ([*SEARCH, "--name", "a/b"], "--name 'a/b'"),
     "search name dot-dot": ([*SEARCH, "--name", ".."], "--name '..'"),
-    "search runs dir inside an expert": (["search", "{ws}/space.yaml", "--runs-dir", "{ws}/experts/de"], "lies inside the expert de"),
-    "search run dir is the data": (["search", "{ws}/space.yaml", "--runs-dir", "{ws}", "--name", "data"], "is the data {ws}/data"),
+    "search runs dir inside an expert": (
+        ["search", "{ws}/space.yaml", "--runs-dir", "{ws}/experts/de"],
+        "lies inside the expert de",
+    ),
+    "search run dir is the data": (
+        ["search", "{ws}/space.yaml", "--runs-dir", "{ws}", "--name", "data"],
+        "is the data {ws}/data",
+    ),
     "search runs dir unwritable": (["search", "{ws}/space.yaml", "--runs-dir", "/sys/lors-runs"], "/sys is not writable"),
     "search scale nan": (["search", "{ws}/spaces/nan.yaml"], "scale: value must be a finite number"),
     "search scale high inf": (["search", "{ws}/spaces/inf.yaml"], "scale: high must be a finite number"),
-    "search expert shape differs": (["search", "{ws}/spaces/wide.yaml"], "experts.1.path: tensor 'model.decoder.layers.0.fc1.weight' has shape (64, 33)"),
-    "search expert corrupt safetensors": (["search", "{ws}/spaces/corrupt.yaml"], "experts.1.path: {ws}/broken/corrupt/model.safetensors"),
-    "search struct audio": (["search", "{ws}/spaces/struct.yaml"], "data.path: column 'audio' of the dev split of {ws}/data_struct is a struct"),
+    "search expert shape differs": (
+        ["search", "{ws}/spaces/wide.yaml"],
+        "experts.1.path: tensor 'model.decoder.layers.0.fc1.weight' has shape (64, 33)",
+    ),
+    "search expert corrupt safetensors": (
+        ["search", "{ws}/spaces/corrupt.yaml"],
+        "experts.1.path: {ws}/broken/corrupt/model.safetensors",
+    ),
+    "search struct audio": (
+        ["search", "{ws}/spaces/struct.yaml"],
+        "data.path: column 'audio' of the dev split of {ws}/data_struct is a struct",
+    ),
     "search 8 kHz data": (["search", "{ws}/spaces/8k.yaml"], "data.path: {ws}/data_8k records audio at 8000 Hz"),
     # ---- export ----------------------------------------------------------------------------------------------
-    "export into the run's tune dir, forced": (["export", "{ws}/runs/run1", "--out", "{ws}/runs/run1/tune", "--force"], "lies inside the run directory"),
-    "export over the run dir, forced": (["export", "{ws}/runs/run1", "--out", "{ws}/runs/run1", "--force"], "is the run directory"),
-    "export over the runs dir, forced": (["export", "{ws}/runs/run1", "--out", "{ws}/runs", "--force"], "contains the run directory"),
+    "export into the run's tune dir, forced": (
+        ["export", "{ws}/runs/run1", "--out", "{ws}/runs/run1/tune", "--force"],
+        "lies inside the run directory",
+    ),
+    "export over the run dir, forced": (
+        ["export", "{ws}/runs/run1", "--out", "{ws}/runs/run1", "--force"],
+        "is the run directory",
+    ),
+    "export over the runs dir, forced": (
+        ["export", "{ws}/runs/run1", "--out", "{ws}/runs", "--force"],
+        "contains the run directory",
+    ),
     "export over the base, forced": (["export", "{ws}/runs/run1", "--out", "{ws}/base", "--force"], "is the base {ws}/base"),
     "export inside the data": (["export", "{ws}/runs/run1", "--out", "{ws}/data/exported"], "lies inside the data {ws}/data"),
     "export unwritable": (["export", "{ws}/runs/run1", "--out", "/sys/lors-exported"], "/sys is not writable"),
     "export missing run": (["export", "{ws}/runs/none", "--out", "{ws}/x"], "{ws}/runs/none does not exist"),
     "export not a run": (["export", "{ws}/base", "--out", "{ws}/x"], "{ws}/base is not a search run"),
     # ---- report ----------------------------------------------------------------------------------------------
-    "report into the run's tune dir": (["report", "{ws}/runs/run1", "--out", "{ws}/runs/run1/tune/r.html"], "lies inside the run file tune"),
+    "report into the run's tune dir": (
+        ["report", "{ws}/runs/run1", "--out", "{ws}/runs/run1/tune/r.html"],
+        "lies inside the run file tune",
+    ),
     "report inside an expert": (["report", "{ws}/runs/run1", "--out", "{ws}/experts/de/r.html"], "lies inside the expert de"),
     "report unwritable": (["report", "{ws}/runs/run1", "--out", "/sys/lors-report.html"], "/sys is not writable"),
     "report not html": (["report", "{ws}/runs/run1", "--out", "{ws}/r.txt"], "--out must name an .html file"),

@@ -22,7 +22,10 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "density zero": ({"density": {"low": 0.0, "high": 0.5}}, "density: density must lie in (0, 1], got [0.0, 0.5]"),
     "density above one": ({"density": {"low": 0.1, "high": 1.5}}, "density: density must lie in (0, 1], got [0.1, 1.5]"),
     "negative rank": ({"rank": {"low": -1, "high": 4}}, "rank: rank cannot be negative, got -1"),
-    "fractional rank": ({"rank": {"low": 1, "high": 4.5}}, "rank: rank bounds must be integers, got 4.5 (use rank_ratio for fractions)"),
+    "fractional rank": (
+        {"rank": {"low": 1, "high": 4.5}},
+        "rank: rank bounds must be integers, got 4.5 (use rank_ratio for fractions)",
+    ),
     "low above high": ({"scale": {"low": 0.5, "high": 0.1}}, "scale: low 0.5 is above high 0.1"),
     "log from zero": ({"rank_ratio": {"low": 0.0, "high": 0.5, "log": True}}, "rank_ratio: a log scale needs low > 0, got 0.0"),
     "rank and ratio": (
@@ -38,7 +41,11 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         ("group_ranges.dec.*.ffn.rank: 40 is above the largest rank of group dec.g0.ffn (32: matrices 32x64, 64x32); "
          "lower it or use rank_ratio"),
     ),
-    "unknown method": ({"method": "magic"}, "method: unknown merge method 'magic' (known: task_arithmetic, ties, dare, sparse, lowrank, lors, iso_c, iso_cts, tsv_m, regmean)"),
+    "unknown method": (
+        {"method": "magic"},
+        ("method: unknown merge method 'magic' (known: task_arithmetic, ties, dare, sparse, lowrank, lors, iso_c, iso_cts, "
+         "tsv_m, regmean)"),
+    ),
     "parameter the method lacks": (
         {"method": "ties", "rank_ratio": {"low": 0.1, "high": 0.5}},
         "rank_ratio: method 'ties' takes no rank_ratio (it takes: density, scale); remove it",
@@ -132,8 +139,14 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         {"groups": {"encoder": {"size": 3}}},
         "groups.encoder.size: 3 is more than the base's 2 encoder layers (use size: all for one group)",
     ),
-    "fidelity not ascending": ({"fidelity": {"n_per_language": [4, 2, None]}}, "fidelity.n_per_language: rungs must be strictly ascending, got [4, 2, None]"),
-    "fidelity whole split early": ({"fidelity": {"n_per_language": [None, 4]}}, "fidelity.n_per_language: null (the whole split) can only be the last rung"),
+    "fidelity not ascending": (
+        {"fidelity": {"n_per_language": [4, 2, None]}},
+        "fidelity.n_per_language: rungs must be strictly ascending, got [4, 2, None]",
+    ),
+    "fidelity whole split early": (
+        {"fidelity": {"n_per_language": [None, 4]}},
+        "fidelity.n_per_language: null (the whole split) can only be the last rung",
+    ),
     "fidelity rung as large as the split": (
         {"fidelity": {"n_per_language": [2, 6]}},
         ("fidelity.n_per_language: rung 6 is not below the dev split's largest language (6 clips), so it is the whole "
@@ -156,8 +169,14 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         {"objective": {"kind": "multi", "objectives": ["asr_wer", "st_bleu"]}, "searcher": {"algorithm": "cmaes"}},
         "searcher.algorithm: cmaes is single-objective; use nsga2 or tpe for kind multi",
     ),
-    "unknown searcher": ({"searcher": {"algorithm": "grid"}}, "searcher.algorithm: Input should be 'tpe', 'cmaes', 'random' or 'nsga2'"),
-    "missing compare model": ({"compare": {"multitask": "models/multitask"}}, "compare.multitask: no such directory {tree}/models/multitask"),
+    "unknown searcher": (
+        {"searcher": {"algorithm": "grid"}},
+        "searcher.algorithm: Input should be 'tpe', 'cmaes', 'random' or 'nsga2'",
+    ),
+    "missing compare model": (
+        {"compare": {"multitask": "models/multitask"}},
+        "compare.multitask: no such directory {tree}/models/multitask",
+    ),
     "zero trials": ({"budget": {"num_samples": 0}}, "budget.num_samples: Input should be greater than or equal to 1"),
 }
 

@@ -85,7 +85,8 @@ def test_merge_config_resolves_to_the_flat_values(tree: Path, real_base: Path, c
     space = load(tree, base="models/real", **changes)
     flat = _sampled_point(space)
     config = space.merge_config(flat)
-    assert config.base == str(real_base) and [e.path for e in config.experts] == [str(tree / "models" / lang) for lang in LANGUAGES]
+    assert config.base == str(real_base)
+    assert [e.path for e in config.experts] == [str(tree / "models" / lang) for lang in LANGUAGES]
     infos = describe_state(load_checkpoint(real_base).state_dict)
     plan = resolve_plan(config.merge_params(), infos, [e.name for e in config.experts])
     groups = space.group_list()
