@@ -141,7 +141,6 @@ def asha(args: argparse.Namespace) -> dict[str, Any]:
     import pandas as pd
     import ray
 
-    from lors_search.runtime.names import NAMESPACE
     from lors_search.search.driver import check_run_dir, run_search
     from lors_search.demo.paths import space_places
     from lors_search.space import load_search_space
@@ -150,7 +149,7 @@ def asha(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="lors-asha-"))
     spaces = {"asha": args.space, "full": str(_single_rung_space(args.space, work))}
     tables = {}
-    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, namespace=NAMESPACE,
+    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False,
              logging_level="WARNING")
     try:
         for label, path in spaces.items():

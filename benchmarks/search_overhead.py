@@ -72,7 +72,6 @@ def main() -> None:
     import pandas as pd
     import ray
 
-    from lors_search.runtime.names import NAMESPACE
     from lors_search.search.driver import check_run_dir, run_search
     from lors_search.demo.paths import space_places
     from lors_search.space import load_search_space
@@ -80,7 +79,7 @@ def main() -> None:
     space = load_search_space(args.space, places=space_places())
     runs = Path(args.runs_dir or tempfile.mkdtemp(prefix="lors-overhead-"))
     run_dir = check_run_dir(runs, f"overhead-{os.getpid()}", resume=False)
-    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False, namespace=NAMESPACE,
+    ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False,
              logging_level="WARNING")
     try:
         outcome = run_search(space, run_dir, num_samples=args.num_samples, workers=args.workers,

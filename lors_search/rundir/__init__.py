@@ -16,6 +16,7 @@ from lors_search.rundir.best import (
 from lors_search.rundir.files import (
     BEST_JSON,
     BEST_YAML,
+    LOCK_FILE,
     LOG_FILE,
     PROCESSES_FILE,
     REPORT_FILE,
@@ -31,6 +32,7 @@ from lors_search.rundir.files import (
     new_study_name,
     now,
 )
+from lors_search.rundir.lock import hold_run
 from lors_search.rundir.records import STATE_WORDS, STATES, Cells, TrialRecord
 from lors_search.rundir.run import SearchRun
 from lors_search.rundir.table import TrialTable
@@ -38,6 +40,7 @@ from lors_search.rundir.table import TrialTable
 __all__ = [
     "BEST_JSON",
     "BEST_YAML",
+    "LOCK_FILE",
     "LOG_FILE",
     "PROCESSES_FILE",
     "REPORT_FILE",
@@ -56,6 +59,7 @@ __all__ = [
     "TrialRecord",
     "TrialTable",
     "best_trial",
+    "hold_run",
     "is_full_fidelity",
     "new_run_record",
     "new_study_name",

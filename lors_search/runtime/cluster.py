@@ -1,5 +1,7 @@
 """Start and stop the search's actors on the connected Ray cluster: one expert actor per expert, the worker
-actors, the lease pool; then the reference scores (base and experts, unmerged) computed by the workers.
+actors, the lease pool, all named in the driver session's own Ray namespace (lors_search.runtime.names), so
+two searches share a cluster without meeting; then the reference scores (base and experts, unmerged)
+computed by the workers.
 
 Actors restart on failure (`max_restarts`); a restarted worker refetches the experts' factors, a restarted
 expert actor recomputes them. Expert actors are pinned round-robin to the nodes that have GPUs (else CPUs);
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lors_search.runtime.layout import Layout
-from lors_search.runtime.names import NAMESPACE, POOL_NAME, expert_actor_name, worker_actor_name
+from lors_search.runtime.names import POOL_NAME, expert_actor_name, worker_actor_name
 from lors_search.runtime.spec import RuntimeSpec
 
 ACTOR_RESTARTS = 3
@@ -24,6 +26,7 @@ ACTOR_RESTARTS = 3
 class Runtime:
     spec: RuntimeSpec
     layout: Layout
+    namespace: str
     experts: dict[str, Any]
     workers: list[Any]
     pool: Any
@@ -45,9 +48,10 @@ class Runtime:
 
 
 def start_runtime(
-    spec: RuntimeSpec, layout: Layout, progress: Callable[[str], None] = lambda message: None
+    spec: RuntimeSpec, layout: Layout, namespace: str, progress: Callable[[str], None] = lambda message: None
 ) -> Runtime:
-    """Create the actors and wait until every worker holds the experts' factors."""
+    """Create the actors, named in the Ray namespace `namespace` (a `SearchSession`'s), and wait until every
+    worker holds the experts' factors."""
     import ray
 
     from lors_search.runtime.expert_actor import ExpertActor
@@ -55,7 +59,7 @@ def start_runtime(
     from lors_search.runtime.worker_actor import WorkerActor
 
     started = time.perf_counter()
-    _check_free_names(spec, layout)
+    _check_free_names(spec, layout, namespace)
     needs = "GPU" if layout.worker_gpus > 0 else "CPU"
     expert_nodes = _nodes_with(needs)
     expert_cls = ray.remote(ExpertActor)
@@ -64,7 +68,7 @@ def start_runtime(
     experts = {
         expert.name: expert_cls.options(
             name=expert_actor_name(expert.name),
-            namespace=NAMESPACE,
+            namespace=namespace,
             num_cpus=layout.expert_cpus,
             num_gpus=layout.expert_gpus,
             max_restarts=ACTOR_RESTARTS,
@@ -79,20 +83,20 @@ def start_runtime(
     workers = [
         worker_cls.options(
             name=worker_actor_name(index),
-            namespace=NAMESPACE,
+            namespace=namespace,
             num_cpus=layout.worker_cpus,
             num_gpus=layout.worker_gpus,
             max_restarts=ACTOR_RESTARTS,
             scheduling_strategy="SPREAD",  # they reserve resources, so Ray's SPREAD separates them
-        ).remote(spec, index, layout.worker_threads)
+        ).remote(spec, index, layout.worker_threads, namespace=namespace)
         for index in range(layout.workers)
     ]
-    pool = pool_cls.options(name=POOL_NAME, namespace=NAMESPACE, num_cpus=0, max_restarts=ACTOR_RESTARTS).remote(
+    pool = pool_cls.options(name=POOL_NAME, namespace=namespace, num_cpus=0, max_restarts=ACTOR_RESTARTS).remote(
         layout.workers
     )
     worker_info = _started(workers, [f"worker actor {index}" for index in range(len(workers))])
     progress(f"actors ready in {time.perf_counter() - started:.1f} s")
-    return Runtime(spec, layout, experts, workers, pool, expert_info, worker_info)
+    return Runtime(spec, layout, namespace, experts, workers, pool, expert_info, worker_info)
 
 
 def _nodes_with(resource: str, minimum: float = 1e-9) -> list[str]:
@@ -116,8 +120,9 @@ def _pinned(nodes: list[str], index: int) -> Any:
     return NodeAffinitySchedulingStrategy(node_id=nodes[index % len(nodes)], soft=False)
 
 
-def _check_free_names(spec: RuntimeSpec, layout: Layout) -> None:
-    """A second search on the same cluster would clash on the actor names: say so in one line."""
+def _check_free_names(spec: RuntimeSpec, layout: Layout, namespace: str) -> None:
+    """The session's namespace is new (its run's study name and a session number taken under the run's lock),
+    so a taken name means a bug or a hand-made actor there: say so in one line rather than share it."""
     import ray
 
     from lors_search.errors import UserError
@@ -126,12 +131,12 @@ def _check_free_names(spec: RuntimeSpec, layout: Layout) -> None:
     names += [worker_actor_name(i) for i in range(layout.workers)]
     for name in names:
         try:
-            ray.get_actor(name, namespace=NAMESPACE)
+            ray.get_actor(name, namespace=namespace)
         except ValueError:
             continue
         raise UserError(
-            f"actor {name!r} already exists in namespace {NAMESPACE!r}: another search is running on this "
-            "Ray cluster; wait for it to end or use another cluster"
+            f"actor {name!r} already exists in Ray namespace {namespace!r}, which this search session should "
+            "have to itself; end that actor (ray.kill) and resume"
         )
 
 

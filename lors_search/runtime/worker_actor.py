@@ -39,9 +39,11 @@ def _node_id() -> str | None:
 
 class WorkerActor:
     def __init__(
-        self, spec: RuntimeSpec, index: int = 0, threads: int = 1, experts: Sequence[PreparedExpert] | None = None
+        self, spec: RuntimeSpec, index: int = 0, threads: int = 1, experts: Sequence[PreparedExpert] | None = None,
+        namespace: str | None = None,
     ) -> None:
-        """`experts` given (prepared in this process, e.g. by `local.prepare_experts`): no expert actors needed."""
+        """`experts` given (prepared in this process, e.g. by `local.prepare_experts`): no expert actors needed;
+        otherwise the expert actors are found by name in the Ray namespace `namespace` (the search session's)."""
         import ray
 
         from lors_search.evaluation.decoding import window_seconds
@@ -50,7 +52,7 @@ class WorkerActor:
         from lors_search.evaluation.model_dir import load_model_dir
         from lors_search.merging import PreparedMerger, describe_state
         from lors_search.merging.tensor_names import TIED_ALIASES
-        from lors_search.runtime.names import NAMESPACE, expert_actor_name
+        from lors_search.runtime.names import expert_actor_name
         from lors_search.runtime.payload import from_payload
 
         started = time.perf_counter()
@@ -84,7 +86,7 @@ class WorkerActor:
         if experts is None:
             fetched = []
             for expert in spec.experts:
-                handle = ray.get_actor(expert_actor_name(expert.name), namespace=NAMESPACE)
+                handle = ray.get_actor(expert_actor_name(expert.name), namespace=namespace)
                 (ref,) = ray.get(handle.prepared_ref.remote())
                 fetched.append(from_payload(ray.get(ref), self.device))
             experts = fetched

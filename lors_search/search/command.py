@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING, Any
 from lors_search.console import capture_foreign_output, release_foreign_output
 from lors_search.errors import UserError
 from lors_search.evaluation.preflight import check_search_inputs
-from lors_search.rundir import RunDir, SearchRun
+from lors_search.rundir import RunDir, SearchRun, hold_run
 from lors_search.rundir.inputs import check_search_output
 from lors_search.runtime.local_ray import connect
-from lors_search.runtime.names import NAMESPACE
 from lors_search.runtime.reaper import reap
-from lors_search.search.driver import SearchOutcome, check_run_dir, resumed_budget, run_search
+from lors_search.search.driver import SearchOutcome, check_run_dir, new_session, resumed_budget, run_search
 from lors_search.search.selection import run_selection
 
 if TYPE_CHECKING:
@@ -51,34 +50,39 @@ def search_command(
     if not cleanup:
         check_search_inputs(space, strict=True)  # weights and audio present: what actors would fail on later
     run_dir = check_run_dir(runs_dir, name, resume or cleanup)
-    if cleanup:
-        if not _reap(run_dir):
-            say(f"nothing to clean up: no process of {run_dir.root} is left running")
-        return 0
-    if resume and run_dir.space_yaml.is_file():
-        if run_dir.space_yaml.read_text(encoding="utf-8") != space.resolved_yaml():
-            raise UserError(f"{space_file} differs from the space the run {run_dir.root} started with ({run_dir.space_yaml})")
-    if resume:
-        resumed_budget(run_dir.read_run(), num_samples, space.budget.num_samples)  # refuses a smaller one
-        _reap(run_dir)  # a killed driver's Ray processes, before this run starts its own
+    # One driver per run directory from here to the end (lors_search.rundir.lock): a second search, --resume or
+    # --cleanup of the same run stops with one line. A new run's directory is made now.
+    with hold_run(run_dir, create=not (resume or cleanup)):
+        if cleanup:
+            if not _reap(run_dir):
+                say(f"nothing to clean up: no process of {run_dir.root} is left running")
+            return 0
+        if resume and run_dir.space_yaml.is_file():
+            if run_dir.space_yaml.read_text(encoding="utf-8") != space.resolved_yaml():
+                raise UserError(f"{space_file} differs from the space the run {run_dir.root} started with ({run_dir.space_yaml})")
+        if resume:
+            resumed_budget(run_dir.read_run(), num_samples, space.budget.num_samples)  # refuses a smaller one
+            _reap(run_dir)  # a killed driver's Ray processes, before this run starts its own
+        session = new_session(run_dir, resume=resume)  # this driver's Ray namespace and Tune experiment
 
-    capture_foreign_output(run_dir.root, say=say)
-    connection = _connect(address, dashboard)
-    try:
-        outcome = run_search(
-            space,
-            run_dir,
-            resume=resume,
-            num_samples=num_samples,
-            workers=workers,
-            space_source=str(Path(space_file).resolve()),
-            progress=say,
-            record_processes=connection.started_local,
-        )
-    finally:
-        connection.shutdown()  # stops Ray only when this command started it
-        release_foreign_output()  # Ray's and Optuna's loggers as they were (the log keeps what they said)
-    return _summary(outcome, space, run_dir, space_file, name, hints)
+        capture_foreign_output(run_dir.root, say=say)
+        connection = _connect(address, dashboard, session.namespace)
+        try:
+            outcome = run_search(
+                space,
+                run_dir,
+                resume=resume,
+                num_samples=num_samples,
+                workers=workers,
+                space_source=str(Path(space_file).resolve()),
+                progress=say,
+                record_processes=connection.started_local,
+                session=session,
+            )
+        finally:
+            connection.shutdown()  # stops Ray only when this command started it
+            release_foreign_output()  # Ray's and Optuna's loggers as they were (the log keeps what they said)
+        return _summary(outcome, space, run_dir, space_file, name, hints)
 
 
 def _summary(
@@ -121,16 +125,17 @@ def _available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _connect(address: str | None, dashboard: bool) -> Any:
+def _connect(address: str | None, dashboard: bool, namespace: str) -> Any:
     """Connect to Ray (lors_search.runtime.local_ray.connect): a private local Ray with every available CPU
     and the dashboard on 127.0.0.1 by default, the cluster at `address` (or $RAY_ADDRESS, as under
     `ray job submit`), or the Ray this process already initialised. Prints where to watch and how to
-    authenticate with Ray's token."""
+    authenticate with Ray's token. The driver's job joins the search session's `namespace`, so Tune's trial
+    actors are listed there beside the named ones."""
     return connect(
         address,
         None if address else _available_cpus(),
         dashboard=dashboard,
-        namespace=NAMESPACE,
+        namespace=namespace,
         stream=sys.stdout,
     )
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lors_search.errors import UserError
-from lors_search.rundir import RunDir, TrialRecord, TrialTable, new_run_record, new_study_name
+from lors_search.rundir import RunDir, TrialRecord, TrialTable, hold_run, new_run_record, new_study_name
+from lors_search.runtime.names import SearchSession, session_number
 
 if TYPE_CHECKING:
     from lors_search.search.continuation import Continuation
@@ -97,7 +98,7 @@ def _per_rung(references: Mapping[str, Any], rungs: Sequence[int]) -> dict[int, 
 def _build_tuner(
     space: CompiledSpace, run_dir: RunDir, run: Mapping[str, Any], context: TrialContext, layout: Any,
     continuation: Continuation,
-    experiment: str,
+    session: SearchSession,
 ):
     from ray import tune
 
@@ -140,7 +141,7 @@ def _build_tuner(
         )
         seed_rung_records(scheduler, continuation.rung_records, continuation.trial_params)
     budget = space.budget
-    recorder = make_recorder(run_dir, space, levels[-1], budget=continuation.budget)
+    recorder = make_recorder(run_dir, space, levels[-1], budget=continuation.budget, namespace=session.namespace)
     tuner = tune.Tuner(
         _trainable(context, layout),
         tune_config=tune.TuneConfig(
@@ -153,7 +154,7 @@ def _build_tuner(
             trial_dirname_creator=trial_dirname,  # not from the config, which holds each trial's MergeParams
         ),
         run_config=tune.RunConfig(
-            name=experiment,
+            name=session.experiment,
             storage_path=str(run_dir.tune_dir.resolve()),
             failure_config=tune.FailureConfig(max_failures=budget.max_failures),
             callbacks=[recorder],
@@ -165,18 +166,26 @@ def _build_tuner(
 
 
 def trial_dirname(trial: Any) -> str:
-    """A Tune trial's folder under tune/session-<n>/: its Optuna number and Tune id."""
+    """A Tune trial's folder under tune/<study>-session-<n>/: its Optuna number and Tune id."""
     return f"trial_{trial.config.get('optuna_trial', 'x')}_{trial.trial_id}"
 
 
-def _next_experiment(run_dir: RunDir) -> str:
-    """A new Tune experiment folder under tune/ for this session: Tune never finds an earlier session's
-    state (pickles) in it."""
-    existing = {p.name for p in run_dir.tune_dir.iterdir()} if run_dir.tune_dir.is_dir() else set()
-    number = 1
-    while f"session-{number}" in existing:
-        number += 1
-    return f"session-{number}"
+def new_session(run_dir: RunDir, *, resume: bool) -> SearchSession:
+    """This driver's session of the run (lors_search.runtime.names), taken while holding the run's lock: the
+    run's study name (a new one for a new run) and the next session number. Its Tune experiment folder is made
+    at once, so no later session takes the number again, even if this one is killed before Tune starts (and
+    its actors outlive it for a while); Tune never finds an earlier session's state (pickles) in it."""
+    if resume:
+        study_name = run_dir.read_run().get("study_name")
+        if not study_name:
+            raise UserError(f"{run_dir.run_json} names no study_name; the run cannot be resumed")
+    else:
+        study_name = new_study_name(run_dir.root.name)
+    tune = run_dir.tune_dir
+    numbers = [n for p in tune.iterdir() if (n := session_number(p.name)) is not None] if tune.is_dir() else []
+    session = SearchSession(str(study_name), max(numbers, default=0) + 1)
+    (tune / session.experiment).mkdir(parents=True)
+    return session
 
 
 def _load_study(run_dir: RunDir, run: Mapping[str, Any]) -> Any:
@@ -228,13 +237,34 @@ def run_search(
     space_source: str = "",
     progress: Progress = print,
     record_processes: bool = False,
+    session: SearchSession | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the search of `space` into `run_dir` on the Ray cluster this process is connected to.
 
     `num_samples` is the run's budget in trials (default: the space's; on resume: the run's, and a larger
     value extends it). `record_processes`: this process started the local Ray, so its Ray processes are
     recorded in the run directory while the search runs (lors_search.runtime.reaper), for the next run to
-    reap if this driver is killed."""
+    reap if this driver is killed. The run directory is held (lors_search.rundir.lock) for the whole search: a
+    new run's is made here, and a second driver of the same run stops with a UserError. `session`: the one
+    the caller took with `new_session` while holding the run (default: a new one)."""
+    with hold_run(run_dir, create=not resume):
+        session = session or new_session(run_dir, resume=resume)
+        return _run_search(space, run_dir, session, resume=resume, num_samples=num_samples, workers=workers,
+                           space_source=space_source, progress=progress, record_processes=record_processes)
+
+
+def _run_search(
+    space: CompiledSpace,
+    run_dir: RunDir,
+    session: SearchSession,
+    *,
+    resume: bool,
+    num_samples: int | None,
+    workers: int | None,
+    space_source: str,
+    progress: Progress,
+    record_processes: bool,
+) -> SearchOutcome:
     import ray
 
     from lors_search.runtime.cluster import compute_references, start_runtime
@@ -249,9 +279,9 @@ def run_search(
     names, modes = space.objective_names(), space.objective_modes()
     layout = plan_layout(ray.cluster_resources(), len(space.experts), workers)
     processes = ProcessRecorder(run_dir.processes_json) if record_processes else None
-    if processes is not None and resume:
+    if processes is not None:
         processes.start()
-    runtime = start_runtime(spec_from_space(space), layout, progress)
+    runtime = start_runtime(spec_from_space(space), layout, session.namespace, progress)
     try:
         # With honest selection the search never scores the held-out tail of each language's dev order.
         rungs = resolve_rungs(space.fidelity.n_per_language, _search_part(space, runtime.max_per_language))
@@ -263,15 +293,12 @@ def run_search(
                 raise UserError(f"the run's rungs {run['fidelity']} differ from the space's {list(rungs)}")
             per_rung = run["references_per_rung"]
             budget = resumed_budget(run, num_samples, space.budget.num_samples)
-            run = run_dir.update_run(status="running", num_samples=budget)
+            run = run_dir.update_run(status="running", num_samples=budget, ray_namespace=session.namespace)
         else:
-            run_dir.root.mkdir(parents=True, exist_ok=False)
-            if processes is not None:
-                processes.start()
             run_dir.space_yaml.write_text(space.resolved_yaml(), encoding="utf-8")
             run = new_run_record(
                 name=run_dir.root.name,
-                study_name=new_study_name(run_dir.root.name),
+                study_name=session.study_name,
                 space_source=space_source,
                 objectives=list(zip(names, modes, strict=True)),
                 data={
@@ -286,6 +313,7 @@ def run_search(
             )
             budget = num_samples or space.budget.num_samples
             run["num_samples"] = budget
+            run["ray_namespace"] = session.namespace
             run_dir.write_run(run)
             progress(f"scoring the references (base, {len(space.experts)} expert(s)) at rungs {list(rungs)}")
             references = compute_references(runtime, rungs, progress)
@@ -296,7 +324,8 @@ def run_search(
                 raise UserError(f"the objective is undefined on this dev set: {exc}") from None
             run = run_dir.update_run(references=per_rung[rungs[-1]], references_per_rung=per_rung)
         levels = fidelity_levels(len(rungs), space.fidelity.reduction_factor)
-        context = TrialContext(scorer=space.scorer, rungs=rungs, levels=levels, references=per_rung)
+        context = TrialContext(scorer=space.scorer, rungs=rungs, levels=levels, references=per_rung,
+                               namespace=session.namespace)
         if resume:
             continuation = _continuation(space, run_dir, run, budget, levels)
             progress(f"resuming from {run_dir.study_db.name} and {run_dir.trials_parquet.name}: {continuation.describe()}")
@@ -309,10 +338,10 @@ def run_search(
         status = "interrupted"
         try:
             if continuation.to_run:
-                experiment = _next_experiment(run_dir)
-                tuner, recorder = _build_tuner(space, run_dir, run, context, layout, continuation, experiment)
+                tuner, recorder = _build_tuner(space, run_dir, run, context, layout, continuation, session)
                 progress(
-                    f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}"
+                    f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}, "
+                    f"Ray namespace {session.namespace}"
                 )
                 tuner.fit()
                 if recorder.write_error is not None:

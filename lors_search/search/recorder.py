@@ -64,11 +64,13 @@ class RunRecorder(Callback):
         echo: bool = True,
         budget: int | None = None,
         time_budget_s: float | None = None,
+        namespace: str | None = None,
     ) -> None:
         """`mapper` and `scorer`: the space's (a trial's merge config; its objectives). `budget`: the trials the
         run holds when finished (the progress lines then count towards it and estimate the time left from this
-        session's pace, capped by `time_budget_s`)."""
+        session's pace, capped by `time_budget_s`). `namespace`: the Ray namespace of the session's lease pool."""
         self.run_root = str(run_root)
+        self.namespace = namespace
         self.mapper = mapper
         self.max_level = max_level
         self.echo = echo
@@ -129,9 +131,9 @@ class RunRecorder(Callback):
         try:
             import ray
 
-            from lors_search.runtime.names import NAMESPACE, POOL_NAME
+            from lors_search.runtime.names import POOL_NAME
 
-            ray.get_actor(POOL_NAME, namespace=NAMESPACE).release.remote(trial_id)
+            ray.get_actor(POOL_NAME, namespace=self.namespace).release.remote(trial_id)
         except Exception:  # noqa: BLE001 - no pool (tests of the recorder alone) or it is restarting
             pass
 
@@ -257,10 +259,12 @@ class RunRecorder(Callback):
 
 
 def make_recorder(
-    run_dir: RunDir, space: CompiledSpace, max_level: float, echo: bool = True, budget: int | None = None
+    run_dir: RunDir, space: CompiledSpace, max_level: float, echo: bool = True, budget: int | None = None,
+    namespace: str | None = None,
 ) -> RunRecorder:
     return RunRecorder(
-        str(run_dir.root.resolve()), space.mapper, space.scorer, max_level, echo, budget, space.space.budget.time_budget_s
+        str(run_dir.root.resolve()), space.mapper, space.scorer, max_level, echo, budget, space.space.budget.time_budget_s,
+        namespace,
     )
 
 

@@ -21,13 +21,15 @@ class TrialContext:
 
     scorer: the space's objective; rungs: dev clips per language at each rung (resolved ints); levels: the
     ASHA time value of each rung (reduction_factor ** k, so ASHA's milestones fall exactly on the rungs);
-    references: per rung (the int rung as key), the base and expert cells that the objective needs.
+    references: per rung (the int rung as key), the base and expert cells that the objective needs;
+    namespace: the Ray namespace of the search session's actors (lors_search.runtime.names).
     """
 
     scorer: Scorer
     rungs: tuple[int, ...]
     levels: tuple[float, ...]
     references: Mapping[int, Any]
+    namespace: str
 
 
 def fidelity_levels(n_rungs: int, reduction_factor: int) -> tuple[float, ...]:
@@ -62,14 +64,14 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     import ray
     from ray import tune
 
-    from lors_search.runtime.names import NAMESPACE, POOL_NAME, worker_actor_name
+    from lors_search.runtime.names import POOL_NAME, worker_actor_name
 
     started = time.perf_counter()
     trial_id = tune.get_context().get_trial_id()
-    pool = ray.get_actor(POOL_NAME, namespace=NAMESPACE)
+    pool = ray.get_actor(POOL_NAME, namespace=context.namespace)
     index = ray.get(pool.acquire.remote(trial_id))
     try:
-        worker = ray.get_actor(worker_actor_name(index), namespace=NAMESPACE)
+        worker = ray.get_actor(worker_actor_name(index), namespace=context.namespace)
         totals = {"merge": 0.0, "eval": 0.0, "rows": 0.0}
         for n, level in zip(context.rungs, context.levels, strict=True):
             out = ray.get(worker.run.remote(config[MERGE_KEY], n))

@@ -40,13 +40,10 @@ def ray_session() -> Iterator[None]:
     """One local Ray for the in-process tests (2 CPUs, small object store)."""
     import ray
 
-    from lors_search.runtime.names import NAMESPACE
-
     ray.init(
         address="local",  # always a fresh local Ray, never a cluster some other process started
         num_cpus=2,
         include_dashboard=False,
-        namespace=NAMESPACE,
         object_store_memory=150 * 1024 * 1024,
         logging_level="WARNING",
     )

@@ -16,7 +16,8 @@ import yaml
 
 from lors_search.cli import main
 
-RUN_FILES = {"space.yaml", "run.json", "study.db", "trials.parquet", "best.yaml", "best.json", "tune", "console.log"}
+RUN_FILES = {"space.yaml", "run.json", "study.db", "trials.parquet", "best.yaml", "best.json", "tune", "console.log",
+             "search.lock"}
 
 
 def load_study(run_dir: Path) -> optuna.Study:
@@ -44,6 +45,9 @@ def test_smoke_search_end_to_end(ray_session, write_space, tmp_path: Path, capsy
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "finished" and run["name"] == "smoke-e2e"
     assert run["study_name"].startswith("smoke-e2e-") and run["fidelity"] == [1, 3, 12]
+    assert run["ray_namespace"] == f"lors-search/{run['study_name']}/session-1"  # the session's actors
+    assert [p.name for p in (run_dir / "tune").iterdir()] == [f"{run['study_name']}-session-1"]
+    assert (run_dir / "search.lock").read_text() == ""  # emptied at the end; the lock was the flock
     assert run["objectives"] == [{"name": "normalized_performance", "mode": "max"}]
     assert set(run["references"]) == {"base", "experts"}
     assert set(run["references"]["experts"]) == {"de", "es"}
@@ -104,7 +108,7 @@ def test_an_existing_run_needs_resume(ray_session, write_space, tmp_path: Path, 
 def test_worker_killed_mid_trial_is_restarted_and_the_trial_retried(ray_session, write_space, tmp_path: Path) -> None:
     import ray
 
-    from lors_search.runtime.names import NAMESPACE, POOL_NAME, worker_actor_name
+    from lors_search.runtime.names import POOL_NAME, worker_actor_name
     from lors_search.search.driver import check_run_dir, run_search
     from lors_search.space import load_search_space
 
@@ -121,15 +125,21 @@ def test_worker_killed_mid_trial_is_restarted_and_the_trial_retried(ray_session,
     thread.start()
     killed = None
     deadline = time.monotonic() + 120
+    namespace = None
     while killed is None and time.monotonic() < deadline and thread.is_alive():
+        try:  # the run's namespace (run.json's ray_namespace) once the run has written it
+            namespace = namespace or json.loads(run_dir.run_json.read_text()).get("ray_namespace")
+        except (OSError, ValueError):
+            time.sleep(0.05)
+            continue
         try:
-            pool = ray.get_actor(POOL_NAME, namespace=NAMESPACE)
+            pool = ray.get_actor(POOL_NAME, namespace=namespace)
             leases = ray.get(pool.leases.remote())
         except ValueError:
             leases = {}
         if leases:
             time.sleep(0.3)  # inside the trial's worker.run
-            worker = ray.get_actor(worker_actor_name(0), namespace=NAMESPACE)
+            worker = ray.get_actor(worker_actor_name(0), namespace=namespace)
             before = ray.get(worker.info.remote())["pid"]
             ray.kill(worker, no_restart=False)
             killed = before

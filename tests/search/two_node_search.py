@@ -13,7 +13,6 @@ import sys
 import ray
 from ray.cluster_utils import Cluster
 
-from lors_search.runtime.names import NAMESPACE
 from lors_search.search.driver import check_run_dir, run_search
 from lors_search.space import load_search_space
 
@@ -28,7 +27,7 @@ def main(space_path: str, runs_dir: str) -> None:
     cluster.add_node(num_cpus=1, resources={"lors_node_b": 1})
     cluster.wait_for_nodes()
     try:
-        ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="WARNING")
+        ray.init(address=cluster.address, logging_level="WARNING")
         names = {}
         for node in ray.nodes():
             label = "a" if "lors_node_a" in node["Resources"] else "b" if "lors_node_b" in node["Resources"] else "?"
