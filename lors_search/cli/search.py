@@ -40,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument(
         "--workers", type=int, metavar="N", help="worker actors (default: one per GPU, else one per 4 CPUs)"
     )
+    parser.add_argument(
+        "--cpus", type=int, metavar="N",
+        help="use at most N of the cluster's CPUs (default: all), e.g. to run two searches on one cluster at once",
+    )
     parser.add_argument("--no-dashboard", action="store_true", help="local Ray without the dashboard")
     parser.set_defaults(func=run)
 
@@ -56,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--num-samples must be at least 1, got {args.num_samples}")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.cpus is not None and args.cpus < 1:
+        raise UserError(f"--cpus must be at least 1, got {args.cpus}")
     return search_command(
         space,
         args.space,
@@ -66,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
         cleanup=args.cleanup,
         num_samples=args.num_samples,
         workers=args.workers,
+        cpus=args.cpus,
         dashboard=not args.no_dashboard,
     )

@@ -32,7 +32,7 @@ from lors_search.rundir.files import (
     new_study_name,
     now,
 )
-from lors_search.rundir.lock import hold_run
+from lors_search.rundir.lock import check_not_held, hold_run
 from lors_search.rundir.records import STATE_WORDS, STATES, Cells, TrialRecord
 from lors_search.rundir.run import SearchRun
 from lors_search.rundir.table import TrialTable
@@ -59,6 +59,7 @@ __all__ = [
     "TrialRecord",
     "TrialTable",
     "best_trial",
+    "check_not_held",
     "hold_run",
     "is_full_fidelity",
     "new_run_record",

@@ -51,6 +51,18 @@ def _try_lock(run_dir: RunDir) -> int | None:
     return fd
 
 
+def check_not_held(run_dir: RunDir) -> None:
+    """Raise the one-line UserError when another driver holds the run (before other checks of the directory:
+    a run whose driver is still starting has no run.json yet, and "in use" is the true reason)."""
+    if run_dir.root.resolve() in _held or not (run_dir.root / LOCK_FILE).is_file():
+        return
+    fd = _try_lock(run_dir)
+    if fd is None:
+        raise _in_use(run_dir)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
 @contextlib.contextmanager
 def hold_run(run_dir: RunDir, *, create: bool) -> Iterator[None]:
     """Hold the run directory for this driver. `create`: a new run, whose directory this call makes (and
@@ -70,12 +82,7 @@ def hold_run(run_dir: RunDir, *, create: bool) -> Iterator[None]:
         try:
             root.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
-            fd = _try_lock(run_dir) if (root / LOCK_FILE).is_file() else -1
-            if fd is None:
-                raise _in_use(run_dir) from None
-            if fd >= 0:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+            check_not_held(run_dir)
             raise UserError(
                 f"run directory {run_dir.root} already exists; pass --resume to continue it or --name for a new run"
             ) from None

@@ -38,9 +38,15 @@ def _floor4(value: float) -> float:
     return math.floor(value * 10_000) / 10_000  # Ray's resource precision
 
 
-def plan_layout(resources: Mapping[str, float], n_experts: int, workers: int | None = None) -> Layout:
-    """The layout for a cluster with `resources` (ray.cluster_resources()) and `n_experts` experts."""
-    cpus = float(resources.get("CPU", 0.0))
+def plan_layout(
+    resources: Mapping[str, float], n_experts: int, workers: int | None = None, cpus: float | None = None
+) -> Layout:
+    """The layout for a cluster with `resources` (ray.cluster_resources()) and `n_experts` experts. `cpus`: use
+    at most that many of the cluster's CPUs (`--cpus`), leaving the rest to another search on the cluster."""
+    if cpus is not None and cpus < 1:
+        raise UserError(f"--cpus must be at least 1, got {cpus:g}")
+    total = float(resources.get("CPU", 0.0))
+    cpus = total if cpus is None else min(total, float(cpus))
     gpus = int(resources.get("GPU", 0.0))
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")

@@ -39,6 +39,7 @@ def search_command(
     cleanup: bool = False,
     num_samples: int | None = None,
     workers: int | None = None,
+    cpus: int | None = None,
     dashboard: bool = True,
     hints: bool = True,
 ) -> int:
@@ -74,6 +75,7 @@ def search_command(
                 resume=resume,
                 num_samples=num_samples,
                 workers=workers,
+                cpus=cpus,
                 space_source=str(Path(space_file).resolve()),
                 progress=say,
                 record_processes=connection.started_local,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lors_search.errors import UserError
-from lors_search.rundir import RunDir, TrialRecord, TrialTable, hold_run, new_run_record, new_study_name
+from lors_search.rundir import RunDir, TrialRecord, TrialTable, check_not_held, hold_run, new_run_record, new_study_name
 from lors_search.runtime.names import SearchSession, session_number
 
 if TYPE_CHECKING:
@@ -42,9 +42,11 @@ class SearchOutcome:
 
 
 def check_run_dir(runs_dir: str | os.PathLike[str], name: str, resume: bool) -> RunDir:
-    """The run directory, checked before Ray starts: a new run must not exist, a resumed one must."""
+    """The run directory, checked before Ray starts: no other driver holds it, a new run must not exist, a
+    resumed one must."""
     root = Path(runs_dir) / name
     run_dir = RunDir(root)
+    check_not_held(run_dir)
     if resume:
         if not run_dir.run_json.is_file():
             raise UserError(f"nothing to resume: {root} is not a search run (no run.json)")
@@ -238,18 +240,20 @@ def run_search(
     progress: Progress = print,
     record_processes: bool = False,
     session: SearchSession | None = None,
+    cpus: int | None = None,
 ) -> SearchOutcome:
     """Run (or resume) the search of `space` into `run_dir` on the Ray cluster this process is connected to.
 
     `num_samples` is the run's budget in trials (default: the space's; on resume: the run's, and a larger
-    value extends it). `record_processes`: this process started the local Ray, so its Ray processes are
-    recorded in the run directory while the search runs (lors_search.runtime.reaper), for the next run to
-    reap if this driver is killed. The run directory is held (lors_search.rundir.lock) for the whole search: a
-    new run's is made here, and a second driver of the same run stops with a UserError. `session`: the one
-    the caller took with `new_session` while holding the run (default: a new one)."""
+    value extends it). `workers`, `cpus`: the layout's (lors_search.runtime.layout). `record_processes`: this
+    process started the local Ray, so its Ray processes are recorded in the run directory while the search runs
+    (lors_search.runtime.reaper), for the next run to reap if this driver is killed. The run directory is held
+    (lors_search.rundir.lock) for the whole search: a new run's is made here, and a second driver of the same run
+    stops with a UserError. `session`: the one the caller took with `new_session` while holding the run (default:
+    a new one)."""
     with hold_run(run_dir, create=not resume):
         session = session or new_session(run_dir, resume=resume)
-        return _run_search(space, run_dir, session, resume=resume, num_samples=num_samples, workers=workers,
+        return _run_search(space, run_dir, session, resume=resume, num_samples=num_samples, workers=workers, cpus=cpus,
                            space_source=space_source, progress=progress, record_processes=record_processes)
 
 
@@ -261,6 +265,7 @@ def _run_search(
     resume: bool,
     num_samples: int | None,
     workers: int | None,
+    cpus: int | None,
     space_source: str,
     progress: Progress,
     record_processes: bool,
@@ -277,7 +282,7 @@ def _run_search(
 
     started = time.perf_counter()
     names, modes = space.objective_names(), space.objective_modes()
-    layout = plan_layout(ray.cluster_resources(), len(space.experts), workers)
+    layout = plan_layout(ray.cluster_resources(), len(space.experts), workers, cpus)
     processes = ProcessRecorder(run_dir.processes_json) if record_processes else None
     if processes is not None:
         processes.start()

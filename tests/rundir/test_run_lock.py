@@ -17,7 +17,7 @@ import pytest
 from lors_search.errors import UserError
 from lors_search.rundir import RunDir, hold_run
 from lors_search.runtime.names import SearchSession, session_number
-from lors_search.search.driver import new_session
+from lors_search.search.driver import check_run_dir, new_session
 
 HOLDER = """
 import sys, time
@@ -48,6 +48,9 @@ def test_a_second_driver_of_a_held_run_is_refused_in_one_line(tmp_path: Path) ->
             with hold_run(RunDir(root), create=True):
                 pass
         assert root.is_dir() and sorted(p.name for p in root.iterdir()) == ["search.lock"]
+        for resume in (True, False):  # the CLI's first check says why, though the run has no run.json yet
+            with pytest.raises(UserError, match="is in use"):
+                check_run_dir(tmp_path / "runs", "twin", resume=resume)
     finally:
         other.send_signal(signal.SIGKILL)  # the kernel drops a killed process's flock
         other.wait()
