@@ -346,7 +346,7 @@ def _run_search(
                 tuner, recorder = _build_tuner(space, run_dir, run, context, layout, continuation, session)
                 progress(
                     f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}, "
-                    f"Ray namespace {session.namespace}"
+                    f"Ray namespace {session.namespace} (job {ray.get_runtime_context().get_job_id()})"
                 )
                 tuner.fit()
                 if recorder.write_error is not None:

@@ -163,6 +163,16 @@ def test_layout_on_cpus_leaves_room_for_each_workers_trial() -> None:
         plan_layout({"CPU": 2.0}, n_experts=2, workers=3)
 
 
+def test_layout_on_part_of_the_cpus_leaves_the_rest_to_another_search() -> None:
+    layout = plan_layout({"CPU": 16.0}, n_experts=2, workers=2, cpus=4)
+    assert (layout.workers, layout.worker_threads) == (2, 2)
+    assert layout.workers * (layout.worker_cpus + layout.trial_cpus) <= 4.0 + 1e-9
+    assert plan_layout({"CPU": 2.0}, n_experts=2, cpus=1).worker_cpus + TRIAL_CPUS <= 1.0 + 1e-9
+    assert plan_layout({"CPU": 2.0}, n_experts=2, cpus=64) == plan_layout({"CPU": 2.0}, n_experts=2)  # capped
+    with pytest.raises(UserError, match="--cpus"):
+        plan_layout({"CPU": 2.0}, n_experts=2, cpus=0)
+
+
 def test_layout_on_gpus_one_worker_per_gpu_and_fractional_experts() -> None:
     layout = plan_layout({"CPU": 16.0, "GPU": 2.0}, n_experts=5)
     assert layout.workers == 2 and layout.worker_gpus == 0.8
