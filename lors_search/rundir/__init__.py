@@ -16,7 +16,6 @@ from lors_search.rundir.best import (
 from lors_search.rundir.files import (
     BEST_JSON,
     BEST_YAML,
-    LOCK_FILE,
     LOG_FILE,
     PROCESSES_FILE,
     REPORT_FILE,
@@ -40,7 +39,6 @@ from lors_search.rundir.table import TrialTable
 __all__ = [
     "BEST_JSON",
     "BEST_YAML",
-    "LOCK_FILE",
     "LOG_FILE",
     "PROCESSES_FILE",
     "REPORT_FILE",

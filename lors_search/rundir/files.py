@@ -3,8 +3,8 @@
 space.yaml (the resolved space), run.json, study.db (the Optuna study), trials.parquet (one row per finished
 trial), best.yaml / best.json (the best full-fidelity trial by the search objective), selection.json /
 winner.yaml (honest selection), tune/ (one Ray Tune experiment per driver session, never read back),
-console.log, report.html, search.lock (held by the driver running the run: lors_search.rundir.lock) and, while a
-driver that started its own local Ray runs, ray-processes.json.
+console.log, report.html and, while a driver that started its own local Ray runs, ray-processes.json. Beside the
+directory, `.<name>.lock` is held by the driver running the run (lors_search.rundir.lock).
 Every file is replaced atomically (lors_search.fsutil), so a killed driver leaves each either old or new.
 """
 
@@ -35,7 +35,6 @@ TUNE_DIR = "tune"
 PROCESSES_FILE = "ray-processes.json"
 LOG_FILE = "console.log"
 REPORT_FILE = "report.html"
-LOCK_FILE = "search.lock"
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,9 @@ class RunDir:
 
     @property
     def lock_file(self) -> Path:
-        """Locked (flock) by the driver running the run (lors_search.rundir.lock)."""
-        return self.root / LOCK_FILE
+        """`<runs dir>/.<name>.lock`, beside the run directory: locked (flock) by the driver running the run
+        (lors_search.rundir.lock)."""
+        return self.root.parent / f".{self.root.name}.lock"
 
     @property
     def log_file(self) -> Path:

@@ -51,9 +51,9 @@ def search_command(
     if not cleanup:
         check_search_inputs(space, strict=True)  # weights and audio present: what actors would fail on later
     run_dir = check_run_dir(runs_dir, name, resume or cleanup)
-    # One driver per run directory from here to the end (lors_search.rundir.lock): a second search, --resume or
-    # --cleanup of the same run stops with one line. A new run's directory is made now.
-    with hold_run(run_dir, create=not (resume or cleanup)):
+    # One driver per run from here to the end (lors_search.rundir.lock): a second search, --resume or --cleanup
+    # of the same run stops with one line.
+    with hold_run(run_dir):
         if cleanup:
             if not _reap(run_dir):
                 say(f"nothing to clean up: no process of {run_dir.root} is left running")

@@ -174,9 +174,10 @@ def trial_dirname(trial: Any) -> str:
 
 def new_session(run_dir: RunDir, *, resume: bool) -> SearchSession:
     """This driver's session of the run (lors_search.runtime.names), taken while holding the run's lock: the
-    run's study name (a new one for a new run) and the next session number. Its Tune experiment folder is made
-    at once, so no later session takes the number again, even if this one is killed before Tune starts (and
-    its actors outlive it for a while); Tune never finds an earlier session's state (pickles) in it."""
+    run's study name (a new one for a new run: a namespace no other run has) and the next session number. A
+    resumed run's Tune experiment folder is made at once, so no later session takes the number again, even if
+    this one is killed before Tune starts (and its actors outlive it for a while); Tune never finds an earlier
+    session's state (pickles) in it."""
     if resume:
         study_name = run_dir.read_run().get("study_name")
         if not study_name:
@@ -186,7 +187,8 @@ def new_session(run_dir: RunDir, *, resume: bool) -> SearchSession:
     tune = run_dir.tune_dir
     numbers = [n for p in tune.iterdir() if (n := session_number(p.name)) is not None] if tune.is_dir() else []
     session = SearchSession(str(study_name), max(numbers, default=0) + 1)
-    (tune / session.experiment).mkdir(parents=True)
+    if resume:
+        (tune / session.experiment).mkdir(parents=True)
     return session
 
 
@@ -247,11 +249,11 @@ def run_search(
     `num_samples` is the run's budget in trials (default: the space's; on resume: the run's, and a larger
     value extends it). `workers`, `cpus`: the layout's (lors_search.runtime.layout). `record_processes`: this
     process started the local Ray, so its Ray processes are recorded in the run directory while the search runs
-    (lors_search.runtime.reaper), for the next run to reap if this driver is killed. The run directory is held
-    (lors_search.rundir.lock) for the whole search: a new run's is made here, and a second driver of the same run
-    stops with a UserError. `session`: the one the caller took with `new_session` while holding the run (default:
-    a new one)."""
-    with hold_run(run_dir, create=not resume):
+    (lors_search.runtime.reaper), for the next run to reap if this driver is killed. The run is held
+    (lors_search.rundir.lock) for the whole search: a second driver of the same run stops with a UserError.
+    `session`: the one the caller took with `new_session` while holding the run (default: a new one)."""
+    with hold_run(run_dir):
+        check_run_dir(run_dir.root.parent, run_dir.root.name, resume)  # again, now that no other driver can race
         session = session or new_session(run_dir, resume=resume)
         return _run_search(space, run_dir, session, resume=resume, num_samples=num_samples, workers=workers, cpus=cpus,
                            space_source=space_source, progress=progress, record_processes=record_processes)
@@ -284,7 +286,7 @@ def _run_search(
     names, modes = space.objective_names(), space.objective_modes()
     layout = plan_layout(ray.cluster_resources(), len(space.experts), workers, cpus)
     processes = ProcessRecorder(run_dir.processes_json) if record_processes else None
-    if processes is not None:
+    if processes is not None and resume:
         processes.start()
     runtime = start_runtime(spec_from_space(space), layout, session.namespace, progress)
     try:
@@ -300,6 +302,9 @@ def _run_search(
             budget = resumed_budget(run, num_samples, space.budget.num_samples)
             run = run_dir.update_run(status="running", num_samples=budget, ray_namespace=session.namespace)
         else:
+            run_dir.root.mkdir(parents=True, exist_ok=False)
+            if processes is not None:
+                processes.start()
             run_dir.space_yaml.write_text(space.resolved_yaml(), encoding="utf-8")
             run = new_run_record(
                 name=run_dir.root.name,

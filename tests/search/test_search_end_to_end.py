@@ -16,8 +16,7 @@ import yaml
 
 from lors_search.cli import main
 
-RUN_FILES = {"space.yaml", "run.json", "study.db", "trials.parquet", "best.yaml", "best.json", "tune", "console.log",
-             "search.lock"}
+RUN_FILES = {"space.yaml", "run.json", "study.db", "trials.parquet", "best.yaml", "best.json", "tune", "console.log"}
 
 
 def load_study(run_dir: Path) -> optuna.Study:
@@ -47,7 +46,7 @@ def test_smoke_search_end_to_end(ray_session, write_space, tmp_path: Path, capsy
     assert run["study_name"].startswith("smoke-e2e-") and run["fidelity"] == [1, 3, 12]
     assert run["ray_namespace"] == f"lors-search/{run['study_name']}/session-1"  # the session's actors
     assert [p.name for p in (run_dir / "tune").iterdir()] == [f"{run['study_name']}-session-1"]
-    assert (run_dir / "search.lock").read_text() == ""  # emptied at the end; the lock was the flock
+    assert (runs / ".smoke-e2e.lock").read_text() == ""  # beside the run; emptied at the end (the lock is the flock)
     assert run["objectives"] == [{"name": "normalized_performance", "mode": "max"}]
     assert set(run["references"]) == {"base", "experts"}
     assert set(run["references"]["experts"]) == {"de", "es"}
