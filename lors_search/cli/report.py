@@ -24,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--test", action="store_true", help="also score every model on the test split (a final check, never for selection)"
     )
     parser.add_argument(
+        "--test-candidates", action="store_true",
+        help="with --test, also score every selection candidate on test (one whole test decoding each; without it, "
+        "the winner, the recipes and candidates scored before)",
+    )
+    parser.add_argument(
         "--no-compare", action="store_true", help="skip the model comparison (no evaluation: quick, e.g. while searching)"
     )
     parser.add_argument("--device", default="auto", metavar="DEV", help="cpu, cuda or auto (default: cuda if present)")
@@ -33,4 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace) -> int:
     from lors_search.report.command import report_command
 
-    return report_command(args.run_dir, args.out, test=args.test, compare=not args.no_compare, device=args.device)
+    return report_command(
+        args.run_dir, args.out, test=args.test, test_candidates=args.test_candidates, compare=not args.no_compare,
+        device=args.device,
+    )

@@ -21,6 +21,7 @@ from lors_search.errors import UserError
 from lors_search.export.command import export_command
 from lors_search.export.usage import usage_snippet
 from lors_search.report.command import report_command
+from lors_search.report.compare import score_recipes
 from lors_search.search.command import search_command
 from lors_search.space import read_space_file, shipped_space, space_from_raw
 
@@ -75,9 +76,6 @@ def run_main_job(args: argparse.Namespace) -> int:
     print(plan, flush=True)
     phases.begin("build", f"build (or reuse) the benchmark in {out}")
     build_command(quick, out, list(languages), force=False)
-    phases.begin("score", "score the base, experts and multi-task model on dev and test (once per benchmark)")
-    warm_scores(out, languages)
-
     # The method search with honest selection (issue 10): the winner is chosen on held-out dev clips.
     space_file = shipped_space("smoke-methods" if quick else "demo-methods")
     name = getattr(args, "name", None) or run_name()
@@ -85,10 +83,18 @@ def run_main_job(args: argparse.Namespace) -> int:
     raw["name"] = name
     # The shipped spaces name their files through {demo}/{demo-quick}: both are this build.
     places = {"{demo}": out, "{demo-quick}": out}
+    space = space_from_raw(raw, space_file.resolve().parent, f"search space {space_file}", places=places)
+
+    phases.begin("score", "score the base, experts, multi-task model and the two recipes on dev and test "
+                          "(once per benchmark)")
+    warm_scores(out, languages)
+    # Task arithmetic 1/N and paper-default LoRS are the same merges for every run on this build: scored here
+    # once, every report reads them from the cache.
+    score_recipes(space, progress=lambda message: print(f"  {message}", flush=True))
+
     phases.begin("search", f"search {space_file.name} ({', '.join(languages)}) as run {name}")
     code = _step("search", lambda: search_command(
-        space_from_raw(raw, space_file.resolve().parent, f"search space {space_file}", places=places),
-        space_file, name=name, runs_dir=runs_dir, address=getattr(args, "address", None),
+        space, space_file, name=name, runs_dir=runs_dir, address=getattr(args, "address", None),
         hints=False,  # the job runs the next steps itself: a "next: ..." hint would contradict it
     ))
     if code != 0:

@@ -28,6 +28,7 @@ from lors_search.evaluation.metrics import TASKS
 
 CACHE_VERSION = 1
 CACHE_DIR = "scores"
+MERGES_DIR = "merges"  # merge key -> the content hash of the weights it gave
 _CHUNK = 1 << 20
 
 
@@ -70,6 +71,15 @@ def model_dir_hash(model_dir: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def file_hash(path: str | os.PathLike[str]) -> str:
+    """sha256 of one file's bytes (a single-file checkpoint)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def data_fingerprint(data_dir: str | os.PathLike[str], split: str) -> str:
     """The split's `datasets` state (its fingerprint) and info, and the sizes of its files. The cached features
     are not part of it: they are derived from these files and the window (a setting), and are written lazily,
@@ -95,6 +105,29 @@ class ScoreCache:
         self.hits = 0
         self.misses = 0
         self.writable = True
+
+    def merged_state(self, merge_key: str | None) -> str | None:
+        """The content hash of the weights a merge gave when it was scored before (`merging.service.merge_key`),
+        so its rows can be looked up without merging again; None when it was not."""
+        if merge_key is None:
+            return None
+        entry = _read(self.root / MERGES_DIR / f"{merge_key[:32]}.json")
+        if entry is None or entry.get("merge") != merge_key or not isinstance(entry.get("state"), str):
+            return None
+        return entry["state"]
+
+    def remember_merge(self, merge_key: str | None, state_key: str) -> None:
+        """Keep which weights `merge_key` gave (after merging and hashing them)."""
+        if merge_key is None or self.merged_state(merge_key) == state_key:
+            return
+        from lors_search.fsutil import atomic_write_text
+
+        path = self.root / MERGES_DIR / f"{merge_key[:32]}.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps({"merge": merge_key, "state": state_key}) + "\n")
+        except OSError:
+            self.writable = False
 
     def _path(self, model_key: str, split: str, language: str, settings: EvalSettings) -> Path:
         if split not in self._fingerprints:
@@ -232,6 +265,6 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 __all__ = [
-    "CACHE_DIR", "EvalSettings", "ScoreCache", "cached_rows", "data_fingerprint", "score_model_dir", "model_dir_hash",
-    "state_hash",
+    "CACHE_DIR", "EvalSettings", "MERGES_DIR", "ScoreCache", "cached_rows", "data_fingerprint", "file_hash",
+    "model_dir_hash", "score_model_dir", "state_hash",
 ]

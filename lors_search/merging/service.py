@@ -9,6 +9,7 @@ in the modules beside it, which do no I/O. Not imported by `lors_search.merging`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -169,3 +170,78 @@ def prepare_experts(
     service = MergeService(base, experts, rules, device=device, progress=progress)
     service.prepare(max_ranks, grams)
     return service.experts
+
+
+def _source_hash(path: str) -> str | None:
+    """Content hash of a checkpoint on disk (a directory's weights and configs, or a file's bytes); None for
+    what is not a local path (a Hub id): its content is not known without downloading it."""
+    from pathlib import Path
+
+    source = Path(path)
+    if not source.exists():
+        return None
+    files = sorted(source.iterdir()) if source.is_dir() else [source]
+    stamp = tuple((file.name, file.stat().st_mtime_ns, file.stat().st_size) for file in files if file.is_file())
+    return _content_hash(str(source.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _content_hash(path: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    """Memo of the hashes (a report keys a dozen merges of the same checkpoints); `stamp` (names, mtimes, sizes)
+    makes a rewritten checkpoint hash again."""
+    from pathlib import Path
+
+    from lors_search.evaluation.score_cache import file_hash, model_dir_hash
+
+    return model_dir_hash(path) if Path(path).is_dir() else file_hash(path)
+
+
+def _merging_code_hash() -> str:
+    """The merge maths' source: a change to any method gives other merges, so keys made before it are not read."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\n" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _tensor_infos(base: str, content: str) -> dict[str, TensorInfo]:
+    """The base's tensor names and shapes (`content`, its hash, keys the memo: a rewritten base is read again)."""
+    return describe_state(load_checkpoint(base).state_dict)
+
+
+def merge_key(config: MergeConfig, device: torch.device | str) -> str | None:
+    """What decides a merge's weights, hashed: the base's and each expert's content (in order: sums depend on it,
+    names do not), the resolved plan (every tensor's scales, ranks, densities, kept entries and the method's
+    other values, so a default given explicitly or per layer keys the same merge), the Gram settings where the
+    method needs them, the device type (CPU and CUDA round differently) and the merging code. Lets a score
+    cache find a merge's rows without preparing the experts and merging; None when a checkpoint is not a local
+    path."""
+    import dataclasses
+    import hashlib
+    import json
+
+    sources = [_source_hash(config.base), *(_source_hash(expert.path) for expert in config.experts)]
+    if any(source is None for source in sources):
+        return None
+    infos = _tensor_infos(config.base, str(sources[0]))
+    plan = resolve_plan(config.merge_params(), infos, tuple(expert.name for expert in config.experts),
+                        config.effective_rules())
+    recipe: dict[str, object] = {
+        "method": plan.method,
+        "tensors": {name: {**dataclasses.asdict(tensor), "values": {k: list(v) for k, v in sorted(tensor.values.items())}}
+                    for name, tensor in sorted(plan.tensors.items())},
+    }
+    if config.needs_grams:  # RegMean's Grams come from these clips of each expert's language
+        from lors_search.evaluation.score_cache import data_fingerprint
+
+        recipe["grams"] = {
+            "data": None if config.gram_data is None else data_fingerprint(config.gram_data, "train"),
+            "clips": config.gram_clips, "subset": config.gram_subset,
+            "languages": [expert.language for expert in config.experts],
+        }
+    document = {"sources": sources, "recipe": recipe, "device": torch.device(device).type, "code": _merging_code_hash()}
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=list).encode()).hexdigest()

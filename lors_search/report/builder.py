@@ -121,12 +121,15 @@ def build_report(
     out: str | os.PathLike[str] | None = None,
     *,
     test: bool = False,
+    test_candidates: bool = False,
     compare: bool = True,
     device: torch.device | str = "cpu",
     progress: Progress | None = None,
     bar: bool = False,
 ) -> ReportResult:
-    """Write the report of `run` to `out` (default: `<run>/report.html`) and its plots to `<stem>_files/`."""
+    """Write the report of `run` to `out` (default: `<run>/report.html`) and its plots to `<stem>_files/`.
+    `test`: the compared models on test too; the selection candidates on test are those the score cache holds
+    (the winner and the recipes among them), or all of them with `test_candidates`."""
     from lors_search.report import plots
 
     say = progress or (lambda message: None)
@@ -233,7 +236,8 @@ def build_report(
             if selection is not None and test:
                 numbers = [int(c["trial"]) for c in selection["candidates"]]
                 candidates = [run.trials[n] for n in numbers if n in run.trials]
-            columns = compare_models(run, best, test=test, device=device, progress=say, bar=bar, candidates=candidates)
+            columns = compare_models(run, best, test=test, device=device, progress=say, bar=bar, candidates=candidates,
+                                     decode_candidates=test_candidates)
             candidates = [column for column in columns if column.kind == "candidate"]
             columns = [column for column in columns if column.kind != "candidate"]
             asr_metric = getattr(getattr(space, "objective", None), "asr_error", "wer")

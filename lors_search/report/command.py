@@ -22,11 +22,13 @@ def report_command(
     out: str | os.PathLike[str] | None = None,
     *,
     test: bool = False,
+    test_candidates: bool = False,
     compare: bool = True,
     device: str = "auto",
 ) -> int:
-    """Write the report of the run at `run_dir` to `out` (default: <run>/report.html); `test` also scores every
-    model on the test split (a final check, never for selection); `compare` False skips the model comparison."""
+    """Write the report of the run at `run_dir` to `out` (default: <run>/report.html); `test` also scores the
+    compared models on the test split (a final check, never for selection), and `test_candidates` every selection
+    candidate too; `compare` False skips the model comparison."""
 
     def progress(message: str) -> None:
         print(f"lors-search report: {message}", flush=True)
@@ -41,6 +43,7 @@ def report_command(
         search_run,
         out,
         test=test,
+        test_candidates=test_candidates,
         compare=compare,
         device=resolve_device(device),
         progress=progress,

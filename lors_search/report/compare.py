@@ -23,7 +23,8 @@ from lors_search.export.exporter import DevData
 from lors_search.evaluation.evaluator import Hypothesis
 from lors_search.evaluation.score_cache import EvalSettings, ScoreCache, cached_rows, state_hash
 from lors_search.merging import MergeParams, ParamValues
-from lors_search.merging.service import MergeService
+from lors_search.merge_config import MergeConfig
+from lors_search.merging.service import MergeService, merge_key
 from lors_search.rundir import SearchRun, TrialRecord
 
 Cells = dict[str, dict[str, Any]]
@@ -115,11 +116,32 @@ class _Scorer:
         for evaluator in self._evaluators.values():
             evaluator.reset()
 
-    def rows(self, split: str, languages: tuple[str, ...] | None = None) -> tuple[Hypothesis, ...]:
-        n = self.n_dev if split == self.data.split else None
+    def key(self) -> str:
+        """The content hash of the resident weights (what the score cache is keyed by)."""
         if self._key is None:
             self._key = state_hash(self.target)
-        wanted = languages or self.data.languages or self._evaluator(split, None).eval_set.languages
+        return self._key
+
+    def _wanted(self, split: str, languages: tuple[str, ...] | None) -> tuple[str, ...]:
+        return tuple(languages or self.data.languages or self._evaluator(split, None).eval_set.languages)
+
+    def cached_rows(self, key: str, split: str, languages: tuple[str, ...] | None = None) -> tuple[Hypothesis, ...] | None:
+        """The rows of the weights whose content hash is `key`, when the cache holds every language asked for."""
+        if self.cache is None:
+            return None
+        n = self.n_dev if split == self.data.split else None
+        rows: list[Hypothesis] = []
+        for language in self._wanted(split, languages):
+            found = self.cache.lookup(key, split, language, self.settings, n)
+            if found is None:
+                return None
+            rows.extend(found)
+        return tuple(rows)
+
+    def rows(self, split: str, languages: tuple[str, ...] | None = None) -> tuple[Hypothesis, ...]:
+        n = self.n_dev if split == self.data.split else None
+        key = self.key()
+        wanted = self._wanted(split, languages)
 
         def decode(missing: tuple[str, ...]) -> tuple[Sequence[Hypothesis], dict[str, int]]:
             evaluator = self._evaluator(split, missing)
@@ -127,7 +149,7 @@ class _Scorer:
             ranks = {es.clip_ids[i]: int(es.ranks[i]) for i in range(es.n_clips)}
             return evaluator.evaluate(n, progress=self.bar).hypotheses, ranks
 
-        return cached_rows(self.cache, self._key, split, tuple(wanted), self.settings, n, decode)
+        return cached_rows(self.cache, key, split, wanted, self.settings, n, decode)
 
     def score(self, split: str, languages: tuple[str, ...] | None = None) -> tuple[Cells, tuple[Hypothesis, ...]]:
         rows = self.rows(split, languages)
@@ -144,6 +166,86 @@ def _score_other_model(
     return ModelScores("", "compare", dev=dev, test=test_cells, dev_rows=dev_rows, test_rows=test_rows)
 
 
+class _Merges:
+    """The merged models of a comparison, scored through the resident `scorer`: a merge scored before (its
+    `merge_key` known to the score cache, with every row asked for) is read back without preparing the experts or
+    merging; the experts are prepared once, on the first merge that must be decoded, up to the ranks any of
+    `configs` needs."""
+
+    def __init__(
+        self, scorer: _Scorer, configs: Sequence[MergeConfig], grams: Mapping[str, Any], device: torch.device,
+        say: Progress,
+    ) -> None:
+        self.scorer, self.configs, self.grams, self.device, self.say = scorer, list(configs), dict(grams), device, say
+        self.service: MergeService | None = None
+        self.decoded = 0  # merges that were not all in the cache
+
+    def _prepared(self) -> MergeService:
+        if self.service is None:
+            service = MergeService.from_config(self.configs[0], device=self.device, progress=self.say)
+            plans = [service.plan(config.merge_params()) for config in self.configs]
+            space_ranks = [plan.max_ranks() for plan in plans]
+            service.prepare(combined_max_ranks(*space_ranks), self.grams)
+            self.service = service
+        return self.service
+
+    def rows(
+        self, config: MergeConfig, splits: Sequence[str], languages: tuple[str, ...] | None = None,
+        *, cached_only: bool = False,
+    ) -> dict[str, tuple[Cells, tuple[Hypothesis, ...]]] | None:
+        """Cells and rows of the merge `config` on each of `splits`; `cached_only`: None unless the cache has them."""
+        scorer, cache = self.scorer, self.scorer.cache
+        key = merge_key(config, self.device) if cache is not None else None
+        state = cache.merged_state(key) if cache is not None else None
+        if state is not None:
+            found = {split: scorer.cached_rows(state, split, languages) for split in splits}
+            if all(rows is not None for rows in found.values()):
+                return {split: (_cells(rows), rows) for split, rows in found.items() if rows is not None}
+        if cached_only:
+            return None
+        self.decoded += 1
+        self._prepared().merge_into(scorer.target, config.merge_params())
+        scorer.changed()
+        out = {split: scorer.score(split, languages) for split in splits}
+        if cache is not None:
+            cache.remember_merge(key, scorer.key())
+        return out
+
+    def restore_base(self) -> None:
+        """The resident model back to the base's weights (from the checkpoint when nothing was merged)."""
+        if self.service is not None:
+            self.service.restore_base(self.scorer.target)
+            self.service.merger = None
+            self.scorer.changed()
+
+
+def recipe_configs(config: MergeConfig) -> tuple[MergeConfig, MergeConfig]:
+    """Task arithmetic 1/N and paper-default LoRS over the base, experts and rules of `config`."""
+    common = {"base": config.base, "experts": config.experts, "rules": config.rules, "dtype": config.dtype}
+    return tuple(  # type: ignore[return-value]
+        MergeConfig(method=params.method, params=params.params, overrides=params.overrides, **common)
+        for params in (_task_arithmetic(), _paper_lors())
+    )
+
+
+def score_recipes(space: Any, *, device: torch.device | str = "cpu", progress: Progress | None = None) -> int:
+    """Task arithmetic 1/N and paper-default LoRS of `space`'s experts decoded on every dev and test clip into
+    the score cache kept with its data, so that every report on this benchmark reads them (the demo's scoring
+    phase). Returns how many of the two had to be decoded."""
+    say = progress or (lambda message: None)
+    device = torch.device(device)
+    data = DevData.of_space(space)
+    recipes = recipe_configs(space.mapper.merge_config(_task_arithmetic()))
+    scorer = _Scorer(recipes[0].base, data, None, device, False, ScoreCache(data.path))
+    merges = _Merges(scorer, recipes, {}, device, say)
+    for label, config in zip(("task arithmetic 1/N", "LoRS paper defaults"), recipes, strict=True):
+        decoded = merges.decoded
+        merges.rows(config, (data.split, "test"))
+        say(f"{label}: dev and test {'decoded' if merges.decoded > decoded else 'cached'}")
+    scorer.close()
+    return merges.decoded
+
+
 def compare_models(
     run: SearchRun,
     best: TrialRecord,
@@ -154,10 +256,12 @@ def compare_models(
     bar: bool = False,
     cache: bool = True,
     candidates: Sequence[TrialRecord] = (),
+    decode_candidates: bool = True,
 ) -> list[ModelScores]:
     """The comparison columns, best merge first. `cache`: reuse and keep rows in the dataset's score cache.
-    `candidates` (with `test`): trials decoded on test only, as columns of kind "candidate" at the end (the
-    selection section's test scores), merged with the same prepared experts."""
+    `candidates` (with `test`): trials scored on test only, as columns of kind "candidate" at the end (the
+    selection section's test scores), merged with the same prepared experts; `decode_candidates` False: only
+    those the score cache holds (each costs a whole test decoding otherwise)."""
     say = progress or (lambda message: None)
     device = torch.device(device)
     space = run.space()
@@ -166,59 +270,62 @@ def compare_models(
     config, grams = space_gram_sources(best.merge_config(), space)
     columns: list[ModelScores] = []
     store = ScoreCache(data.path) if cache else None
-    others = []  # (trial, its merge params) of the candidates; RegMean ones add their Gram sources
+    others = []  # (trial, its merge config) of the candidates; RegMean ones add their Gram sources
     for record in candidates if test else ():
         other_config, other_grams = space_gram_sources(record.merge_config(), space)
         grams = {**other_grams, **grams}
-        others.append((record.number, other_config.merge_params()))
+        others.append((record.number, other_config))
 
-    builder = MergeService.from_config(config, device=device, progress=say)
-    all_params = (config.merge_params(), _task_arithmetic(), _paper_lors(), *(params for _, params in others))
-    plans = [builder.plan(params) for params in all_params]
-    builder.prepare(combined_max_ranks(space.max_ranks(), *(plan.max_ranks() for plan in plans)), grams)
+    recipes = recipe_configs(config)
     scorer = _Scorer(config.base, data, n_dev, device, bar, store)
+    merges = _Merges(scorer, [config, *recipes, *(other for _, other in others)], grams, device, say)
     splits = (data.split, "test") if test else (data.split,)
 
-    def merged(params: MergeParams) -> None:
-        builder.merge_into(scorer.target, params)
-        scorer.changed()
-
-    def scored(label: str, kind: str, note: str = "", languages: tuple[str, ...] | None = None) -> ModelScores:
-        before = (store.hits, store.misses) if store else (0, 0)
-        results = {split: scorer.score(split, languages) for split in splits}
-        cached = store is not None and store.misses == before[1]
+    def column(label: str, kind: str, results: Mapping[str, tuple[Cells, tuple[Hypothesis, ...]]], cached: bool,
+               note: str = "") -> ModelScores:
         say(f"{'cached ' if cached else 'scored '}{label} on {' and '.join(splits)}")
         dev, dev_rows = results[data.split]
         test_cells, test_rows = results["test"] if test else (None, None)
         return ModelScores(label, kind, dev=dev, test=test_cells, note=note, dev_rows=dev_rows, test_rows=test_rows)
 
+    def merged(label: str, kind: str, merge: MergeConfig, note: str = "") -> ModelScores:
+        before = merges.decoded, store.misses if store else 0
+        results = merges.rows(merge, splits)
+        assert results is not None
+        cached = store is not None and (merges.decoded, store.misses) == before
+        return column(label, kind, results, cached, note)
+
     # The search's best: the dev cells shown are as the search measured them (export re-measures and verifies
     # them); its rows feed the bootstrap.
-    merged(config.merge_params())
-    column = scored(f"best (trial {best.number})", "best", note=config.method)
-    column.dev = dict(best.cells)
-    columns.append(column)
-
+    best_column = merged(f"best (trial {best.number})", "best", config, note=config.method)
+    best_column.dev = dict(best.cells)
+    columns.append(best_column)
     n_experts = len(config.experts)
-    for label, kind, params in (
-        (f"task arithmetic (1/{n_experts})", "task_arithmetic", _task_arithmetic()),
-        ("LoRS paper defaults", "paper_lors", _paper_lors()),
+    for (label, kind), recipe in zip(
+        ((f"task arithmetic (1/{n_experts})", "task_arithmetic"), ("LoRS paper defaults", "paper_lors")), recipes,
+        strict=True,
     ):
-        merged(params)
-        columns.append(scored(label, kind))
+        columns.append(merged(label, kind, recipe))
 
     selection = []
-    for number, params in others:
-        merged(params)
-        before = store.misses if store else 0
-        test_cells, test_rows = scorer.score("test")
-        say(f"{'cached' if store is not None and store.misses == before else 'scored'} candidate trial {number} on test")
+    for number, other in others:
+        before = merges.decoded, store.misses if store else 0
+        found = merges.rows(other, ("test",), cached_only=not decode_candidates)
+        if found is None:
+            continue  # not scored on test before, and not asked to
+        test_cells, test_rows = found["test"]
+        cached = store is not None and (merges.decoded, store.misses) == before
+        say(f"{'cached' if cached else 'scored'} candidate trial {number} on test")
         selection.append(ModelScores(f"trial {number}", "candidate", test=test_cells, test_rows=test_rows))
 
-    builder.restore_base(scorer.target)
-    scorer.changed()
-    columns.insert(1, scored("base", "base"))
-    builder.merger = None
+    def unmerged(label: str, kind: str, languages: tuple[str, ...] | None = None) -> ModelScores:
+        """The resident model as it is (the base, or an expert's weights copied in)."""
+        misses = store.misses if store else 0
+        results = {split: scorer.score(split, languages) for split in splits}
+        return column(label, kind, results, store is not None and store.misses == misses)
+
+    merges.restore_base()
+    columns.insert(1, unmerged("base", "base"))
 
     from lors_search.checkpoints import load_checkpoint
 
@@ -230,7 +337,7 @@ def compare_models(
                 if name in scorer.target:
                     scorer.target[name].copy_(tensor)
         scorer.changed()
-        own = scored(f"expert {expert.name}", "expert", languages=(expert.language,))
+        own = unmerged(f"expert {expert.name}", "expert", languages=(expert.language,))
         experts.dev.update(_restrict(own.dev, (expert.language,)))
         experts.dev_rows += own.dev_rows
         if test:

@@ -213,6 +213,13 @@ def selection_html(table_data: Mapping[str, Any], *, table_id: str = "selection-
             "<p>" + escape("; ".join(f"no candidate is {label}" for label in missing)) + " (the space did not seed "
             "it), so there is no gap to it.</p>"
         )
+    unscored = [str(row["trial"]) for row in table_data["candidates"] if test and (row["test"] or {}).get("score") is None]
+    if unscored:
+        parts.append(
+            f"<p>Not scored on test for this report: trial(s) {escape(', '.join(unscored))} (each is a whole test "
+            "decoding; the winner, the recipes and candidates scored before are). <code>lors-search report RUN --test "
+            "--test-candidates</code> scores every candidate.</p>"
+        )
     if table_data["metric"] is None:
         parts.append(f"<p>No bootstrap for objective {escape(name)}: the selection scores are the stored ones.</p>")
     parts.append(

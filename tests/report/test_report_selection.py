@@ -171,7 +171,7 @@ def test_report_of_a_run_with_selection(single_run: Path, tmp_path: Path, capsys
     run = SearchRun(run_dir)
     space = run.space()
     finished = [t for t in run.trials.values() if run.is_full_fidelity(t)]
-    picked = pick_candidates(finished, space.named_seed_points(), 1, "max")
+    picked = pick_candidates(finished, space.named_seed_points(), 3, "max")
     seeds = {seed for _, seed in picked}
     assert {"task_arithmetic", "paper_defaults"} <= seeds
     rows = {record.number: (GOOD, TA, LORS)[i % 3] for i, (record, _) in enumerate(picked)}
@@ -198,5 +198,16 @@ def test_report_of_a_run_with_selection(single_run: Path, tmp_path: Path, capsys
     headline = {row[0]: row for row in page.tables["headline-test-models"][1:]}
     assert f"{by_trial[winner]['test']['score']['estimate']:.3f}" == headline[f"best (trial {winner})"][5].split(" [")[0]
     assert by_trial[winner]["test"]["gaps"]["task_arithmetic"]["estimate"] == 0.0
-    for row in data["candidates"]:
-        assert row["test"]["score"]["estimate"] is not None
+    # --test scores the winner and the recipes (the seeds are those merges, whatever their overrides say); the
+    # other candidates only with --test-candidates, which the page says.
+    recipes = {number for number, (_, seed, _, _) in trials.items() if seed is not None}
+    scored = {row["trial"] for row in data["candidates"] if row["test"]["score"] is not None}
+    unscored = sorted(set(trials) - scored)
+    assert scored == recipes | {winner}
+    assert unscored, "the fixture's run picks a non-seed candidate"
+    assert f"Not scored on test for this report: trial(s) {', '.join(map(str, unscored))}" in "".join(page.text)
+    assert main(["report", str(run_dir), "--out", str(html), "--test", "--test-candidates", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    data = json.loads((tmp_path / "report_files" / TABLE_FILE).read_text(encoding="utf-8"))
+    assert all(row["test"]["score"]["estimate"] is not None for row in data["candidates"])
+    assert "Not scored on test" not in "".join(read_page(html).text)
