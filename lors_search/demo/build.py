@@ -77,6 +77,48 @@ def _reusable(path: Path, digest: str, force: bool) -> bool:
     )
 
 
+def stage_digests(recipe: DemoRecipe) -> dict[str, str]:
+    """The hash of every stage of `recipe` (data, tokenizer, base, experts/<lang>, multitask, scores): each covers
+    the recipe parts the stage depends on, its inputs' hashes included, so changing one rebuilds what follows."""
+    digests = {"data": recipe.digest(recipe.corpus.model_dump(mode="json"))}
+    digests["tokenizer"] = recipe.digest("tokenizer", digests["data"])
+    digests["base"] = recipe.digest("base", digests["tokenizer"], recipe.shape.model_dump(), recipe.base.model_dump())
+    for lang in recipe.languages:
+        digests[f"experts/{lang}"] = recipe.digest("expert", digests["base"], lang, recipe.expert_config(lang).model_dump())
+    digests["multitask"] = recipe.digest("multitask", digests["base"], list(recipe.languages),
+                                         recipe.multitask.model_dump())
+    models = {name: digest for name, digest in digests.items() if name == "base" or name.startswith("experts/")}
+    models["multitask"] = digests["multitask"]
+    digests["scores"] = recipe.digest("scores", models, recipe.eval_batch_size)
+    return digests
+
+
+def pending_work(out: str | os.PathLike[str], recipe: DemoRecipe) -> dict[str, float]:
+    """What a build of `recipe` in `out` would do, read from the stage files without building: per build.json
+    stage (data, tokenizer, base, finetune, evaluate), the share of its work still to do (0 = reused, 1 = all;
+    finetune: the pending models' training steps over all of them). A stage from another recipe counts as to do
+    (the build itself refuses it)."""
+    from lors_search.speech.corpus import read_corpus_spec
+
+    root = Path(out).expanduser()
+    digests = stage_digests(recipe)
+    try:
+        data_done = read_corpus_spec(root / "data") == recipe.corpus
+    except (UserError, OSError, ValueError):
+        data_done = False
+    steps = {f"experts/{lang}": recipe.expert_config(lang).steps for lang in recipe.languages}
+    steps["multitask"] = recipe.multitask.steps
+    todo_steps = sum(n for name, n in steps.items() if _stage_hash(root / name) != digests[name])
+    scores = _read_scores(root / SCORES_FILE, digests["scores"], False)
+    return {
+        "data": 0.0 if data_done else 1.0,
+        "tokenizer": 0.0 if _stage_hash(root / TOKENIZER_DIR) == digests["tokenizer"] else 1.0,
+        "base": 0.0 if _stage_hash(root / "base") == digests["base"] else 1.0,
+        "finetune": todo_steps / max(1, sum(steps.values())),
+        "evaluate": 0.0 if scores is not None else 1.0,
+    }
+
+
 def _write_stage(path: Path, digest: str, **info: Any) -> None:
     (path / STAGE_FILE).write_text(json.dumps({"hash": digest, **info}, indent=2) + "\n", encoding="utf-8")
 
@@ -275,12 +317,11 @@ def build_demo(
     out.mkdir(parents=True, exist_ok=True)
     recipe_json = recipe.to_json()
     langs = list(recipe.languages)
+    digests = stage_digests(recipe)
     _say(progress, f"building the {recipe.name} demo ({', '.join(langs)}) in {out} on {device}")
 
     # 1. corpus
     data_dir = out / "data"
-    corpus_json = recipe.corpus.model_dump(mode="json")
-    data_hash = recipe.digest(corpus_json)
     t0, c0 = time.perf_counter(), _cpu_seconds()
     existing = None
     if data_dir.exists() and not force:
@@ -302,7 +343,7 @@ def build_demo(
 
     # 2. tokenizer: Whisper's BPE restricted to what the corpus says (2.5x faster training, docs/benchmark.md)
     tok_dir = out / TOKENIZER_DIR
-    tok_hash = recipe.digest("tokenizer", data_hash)
+    tok_hash = digests["tokenizer"]
     t0, c0 = time.perf_counter(), _cpu_seconds()
     if _reusable(tok_dir, tok_hash, force):
         summary.reused.append("tokenizer")
@@ -326,7 +367,7 @@ def build_demo(
 
     # 3. base (in this process: it is one long job)
     base_dir = out / "base"
-    base_hash = recipe.digest("base", tok_hash, recipe.shape.model_dump(), recipe.base.model_dump())
+    base_hash = digests["base"]
     t0, c0 = time.perf_counter(), _cpu_seconds()
     if _reusable(base_dir, base_hash, force):
         summary.reused.append("base")
@@ -342,7 +383,7 @@ def build_demo(
     hashes = {"base": base_hash}
     for lang in langs:
         config = recipe.expert_config(lang)
-        digest = recipe.digest("expert", base_hash, lang, config.model_dump())
+        digest = digests[f"experts/{lang}"]
         hashes[f"experts/{lang}"] = digest
         path = out / "experts" / lang
         if _reusable(path, digest, force):
@@ -350,7 +391,7 @@ def build_demo(
         else:
             jobs.append((f"expert {lang}", train_stage, ("expert", str(path), *common, [lang],
                                                         config.model_dump(mode="json"), digest, threads, workers <= 1)))
-    digest = recipe.digest("multitask", base_hash, langs, recipe.multitask.model_dump())
+    digest = digests["multitask"]
     hashes["multitask"] = digest
     if _reusable(out / "multitask", digest, force):
         summary.reused.append("multitask")
@@ -370,7 +411,7 @@ def build_demo(
 
     # 5. dev scores of every model (experts on their own language)
     t0, c0 = time.perf_counter(), _cpu_seconds()
-    scores_hash = recipe.digest("scores", hashes, recipe.eval_batch_size)
+    scores_hash = digests["scores"]
     scores = _read_scores(out / SCORES_FILE, scores_hash, force)
     if scores is None:
         _say(progress, "scoring every model on dev")

@@ -72,7 +72,7 @@ def run_main_job(args: argparse.Namespace) -> int:
     runs_dir = Path(getattr(args, "runs_dir", None) or "runs")
     exports_dir = Path(getattr(args, "exports_dir", None) or "exports")
 
-    phases, plan = demo_phases(out, quick, PHASES)
+    phases, plan = demo_phases(out, quick, PHASES, languages)
     print(plan, flush=True)
     phases.begin("build", f"build (or reuse) the benchmark in {out}")
     build_command(quick, out, list(languages), force=False)

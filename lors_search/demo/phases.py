@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,19 +33,46 @@ def load_factor() -> float:
     return max(1.0, load / max(1, os.cpu_count() or 1)) ** 0.5
 
 
-def build_estimate(out: Path, quick: bool) -> tuple[float, str]:
-    """Idle-machine seconds of the build phase and where the figure comes from."""
+# Each build stage's share of a first build on an idle 2-core machine (build.json's stage CPU seconds, halved where
+# two processes share the work: the full recipe 1294 s, the quick one 136 s), for builds with nothing measured yet.
+STAGE_SHARES: dict[bool, dict[str, float]] = {
+    True: {"data": 0.036, "tokenizer": 0.049, "base": 0.486, "finetune": 0.379, "evaluate": 0.050},
+    False: {"data": 0.044, "tokenizer": 0.001, "base": 0.669, "finetune": 0.274, "evaluate": 0.012},
+}
+PARALLEL_STAGES = ("data", "finetune", "evaluate")  # two processes at a time on a CPU
+
+
+def _stage_seconds(out: Path, quick: bool) -> tuple[dict[str, float], float, str]:
+    """Idle-machine seconds of each build stage and of the whole build: measured by this build's first run
+    (build.json), else the project's figure split by STAGE_SHARES."""
     try:
         build = json.loads((out / "build.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return DEFAULTS[quick]["build"], "no build yet: the project's measured figure"
-    if build.get("reused") and len(build.get("reused", [])) >= len(build.get("stages", {})) + 1:
-        return REUSED_BUILD_SECONDS, "built: stages reused"
-    first = build.get("first_build") or build
-    idle = first.get("idle_machine_seconds") or first.get("total_seconds")
-    if idle:
-        return float(idle), "build.json of this build"
-    return DEFAULTS[quick]["build"], "the project's measured figure"
+        cpu = (build.get("first_build") or build)["stage_cpu_seconds"]
+        stages = {stage: float(cpu.get(stage, 0.0)) / (2 if stage in PARALLEL_STAGES else 1)
+                  for stage in STAGE_SHARES[quick]}
+        return stages, sum(stages.values()), "rates from build.json"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        total = DEFAULTS[quick]["build"]
+        stages = {stage: total * share for stage, share in STAGE_SHARES[quick].items()}
+        return stages, total, "the project's measured rates"
+
+
+def build_estimate(out: Path, quick: bool, languages: Sequence[str] | None = None) -> tuple[float, str]:
+    """Idle-machine seconds of the build phase and where the figure comes from: what the build would still do
+    (its stage hashes checked against the recipe, as the build checks them), at this build's measured rates."""
+    from lors_search.demo.build import pending_work
+    from lors_search.demo.recipe import full_recipe, quick_recipe
+
+    recipe = quick_recipe(languages) if quick else full_recipe(languages)
+    todo = pending_work(out, recipe)
+    if not any(todo.values()):
+        return REUSED_BUILD_SECONDS, "built: every stage reused"
+    seconds, total, rates = _stage_seconds(out, quick)
+    if all(share == 1.0 for share in todo.values()):
+        return total, f"nothing built yet: {rates}"
+    estimate = REUSED_BUILD_SECONDS + sum(seconds[stage] * share for stage, share in todo.items())
+    left = ", ".join(stage if share == 1.0 else f"{stage} ({share:.0%})" for stage, share in todo.items() if share)
+    return estimate, f"to build: {left}; {rates}"
 
 
 def measured_phases(out: Path, quick: bool) -> dict[str, float]:
@@ -123,10 +151,12 @@ class Phases:
             pass  # a read-only benchmark: the next run estimates from the defaults
 
 
-def demo_phases(out: Path, quick: bool, descriptions: dict[str, str]) -> tuple[Phases, str]:
+def demo_phases(
+    out: Path, quick: bool, descriptions: dict[str, str], languages: Sequence[str] | None = None
+) -> tuple[Phases, str]:
     """The main job's phases (in `descriptions` order) with estimates scaled by the load now."""
     factor = load_factor()
-    build_seconds, source = build_estimate(out, quick)
+    build_seconds, source = build_estimate(out, quick, languages)
     measured = measured_phases(out, quick)
     if measured:
         source += f"; the other phases: {TIMES_FILE} of the last run on this build"

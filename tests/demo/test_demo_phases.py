@@ -38,3 +38,39 @@ def test_estimates_come_from_the_last_run(tmp_path: Path, monkeypatch: pytest.Mo
     assert f"the other phases: {TIMES_FILE} of the last run on this build" in plan
     # The full recipe does not read the quick one's times.
     assert demo_phases(tmp_path, False, PHASES)[0].estimates["search"] == 1.5 * DEFAULTS[False]["search"]
+
+
+def test_build_estimate_is_what_the_build_would_still_do(tmp_path: Path) -> None:
+    """Read from the stage hashes as the build checks them, not from build.json: a complete build is reused
+    whatever build.json says; a build missing one expert costs that expert's share of the fine-tuning; a stage
+    built from another recipe is to do."""
+    from lors_search.demo.build import SCORES_FILE, STAGE_FILE, stage_digests
+    from lors_search.demo.recipe import quick_recipe
+    from lors_search.speech.corpus import SPEC_FILE
+
+    recipe = quick_recipe()
+    digests = stage_digests(recipe)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / SPEC_FILE).write_text(recipe.corpus.model_dump_json(), encoding="utf-8")
+    for stage in ("tokenizer", "base", "multitask", *(f"experts/{lang}" for lang in recipe.languages)):
+        (tmp_path / stage).mkdir(parents=True)
+        (tmp_path / stage / STAGE_FILE).write_text(json.dumps({"hash": digests[stage]}), encoding="utf-8")
+    (tmp_path / SCORES_FILE).write_text(json.dumps({"hash": digests["scores"]}), encoding="utf-8")
+    # build.json of the first build: what each stage cost (fine-tuning and evaluation ran two at a time).
+    cpu = {"data": 10.0, "tokenizer": 6.0, "base": 60.0, "finetune": 100.0, "evaluate": 12.0}
+    (tmp_path / "build.json").write_text(json.dumps({"first_build": {"stage_cpu_seconds": cpu}, "reused": []}))
+    assert phases_module.build_estimate(tmp_path, True) == (phases_module.REUSED_BUILD_SECONDS,
+                                                            "built: every stage reused")
+
+    first = recipe.languages[0]
+    (tmp_path / "experts" / first / STAGE_FILE).unlink()  # one expert left to train
+    steps = recipe.expert.steps * len(recipe.languages) + recipe.multitask.steps
+    share = recipe.expert_config(first).steps / steps
+    seconds, source = phases_module.build_estimate(tmp_path, True)
+    assert seconds == pytest.approx(phases_module.REUSED_BUILD_SECONDS + 100.0 / 2 * share)
+    assert source == f"to build: finetune ({share:.0%}); rates from build.json"
+
+    (tmp_path / "base" / STAGE_FILE).write_text(json.dumps({"hash": "another recipe"}), encoding="utf-8")
+    seconds, source = phases_module.build_estimate(tmp_path, True)
+    assert source.startswith("to build: base, finetune (")  # the build itself refuses it without --force
+    assert seconds == pytest.approx(phases_module.REUSED_BUILD_SECONDS + 60.0 + 100.0 / 2 * share)
