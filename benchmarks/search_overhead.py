@@ -10,7 +10,12 @@ ASHA, the run-directory recorder) and splits time three ways from trials.parquet
 - setup (actors, factorisation, reference scoring) is reported apart: it is paid once per search;
 - Tune's floor: the same number of trials and concurrency with a bare function trainable that sleeps the
   mean merge + eval time (OptunaSearch with the same define-by-run space, no actors): what Ray Tune itself
-  costs per trial on this machine, which no trainable can go below.
+  costs per trial on this machine, which no trainable can go below;
+- trials per minute: trials / Tune fit wall time (what a user sees).
+
+To compare two versions of the package side by side, run this script twice at the same time with
+PYTHONPATH pointing at each checkout (the machine's load then weighs on both alike), e.g.
+`PYTHONPATH=../before python benchmarks/search_overhead.py ... & python benchmarks/search_overhead.py ...`.
 
     python benchmarks/search_overhead.py                          # smoke.yaml on the quick demo
     python benchmarks/search_overhead.py --space SPACE.yaml --num-samples 30 --workers 2
@@ -105,12 +110,13 @@ def main() -> None:
         "in_trial_overhead_median": round(float(statistics.median(in_trial)), 4),
         "in_trial_overhead_total": round(float(1.0 - work.sum() / table["trial_seconds"].sum()), 4),
         "worker_time_overhead": round(float(1.0 - work.sum() / (fit * workers)), 4),
+        "overhead_seconds_per_trial": round((fit * workers - float(work.sum())) / len(table), 4),
+        "trials_per_minute": round(60.0 * len(table) / fit, 2),
         "run_dir": str(run_dir.root),
     }
     if floor is not None:
         result["tune_floor_worker_time_overhead"] = round(floor["overhead"], 4)
         result["tune_floor_seconds_per_trial"] = round(floor["per_trial"], 4)
-        result["search_seconds_per_trial"] = round((fit * workers - float(work.sum())) / len(table), 4)
     if args.json:
         print(json.dumps(result))
         return

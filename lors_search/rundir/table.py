@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from lors_search.rundir.best import best_trial
@@ -15,10 +16,11 @@ class TrialTable:
     """The records of trials.parquet by trial number. A trial recorded once is never replaced by a later record
     of the same number (a resumed run may run it again)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, records: Mapping[int, TrialRecord] | None = None) -> None:
+        """The table at `path` as on disk, or holding `records` (the file is then not read: a snapshot to write)."""
         self.path = Path(path)
-        self.records: dict[int, TrialRecord] = {}
-        if self.path.exists():
+        self.records: dict[int, TrialRecord] = dict(records or {})
+        if records is None and self.path.exists():
             import pandas as pd
 
             for raw in pd.read_parquet(self.path).to_dict(orient="records"):

@@ -6,6 +6,9 @@ subset.
 Nothing is read from disk and no model is built per trial. A run whose MergeParams equal the previous run's
 keeps the merged weights and the decoded hypotheses, so a trial promoted to a larger subset decodes only
 the new utterances (Evaluator's incremental evaluation).
+
+The module imports torch and the merge maths inside the methods: a process that only calls the actor (a Tune
+trial, through a handle from `ray.get_actor`) loads this class too, and should not pay torch's import for it.
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from lors_search.runtime.trial_call import Packed, Scoring, unpacked
 
-from lors_search.merging.params import MergeParams
-from lors_search.merging.prepared import PreparedExpert
-from lors_search.runtime.expert_actor import actor_device
-from lors_search.runtime.spec import RuntimeSpec
+if TYPE_CHECKING:
+    import torch
+
+    from lors_search.merging.params import MergeParams
+    from lors_search.merging.prepared import PreparedExpert
+    from lors_search.runtime.spec import RuntimeSpec
 
 
 def quiet_transformers() -> None:
@@ -45,6 +50,7 @@ class WorkerActor:
         """`experts` given (prepared in this process, e.g. by `local.prepare_experts`): no expert actors needed;
         otherwise the expert actors are found by name in the Ray namespace `namespace` (the search session's)."""
         import ray
+        import torch
 
         from lors_search.evaluation.decoding import window_seconds
         from lors_search.evaluation.evalset import load_eval_set
@@ -53,6 +59,7 @@ class WorkerActor:
         from lors_search.merging import PreparedMerger, describe_state
         from lors_search.merging.tensor_names import TIED_ALIASES
         from lors_search.runtime.names import expert_actor_name
+        from lors_search.runtime.expert_actor import actor_device
         from lors_search.runtime.payload import from_payload
 
         started = time.perf_counter()
@@ -115,6 +122,8 @@ class WorkerActor:
 
     def load_state(self, state: Mapping[str, torch.Tensor]) -> None:
         """Copy an unmerged model's tensors (the base, an expert) into the resident weights."""
+        import torch
+
         with torch.no_grad():
             for name, tensor in state.items():
                 if name in self.target:
@@ -127,11 +136,16 @@ class WorkerActor:
         self._merged = None
         self.evaluator.reset()
 
-    def run(self, params: MergeParams, n_per_language: int | None = None) -> dict[str, Any]:
+    def run(self, params: MergeParams | Packed, n_per_language: int | None = None,
+            scoring: Scoring | Packed | None = None) -> dict[str, Any]:
         """Merge `params` into the resident model (skipped when they are the ones already merged: a trial's
-        next rung) and evaluate the first `n_per_language` dev clips per language (None: all)."""
+        next rung) and evaluate the first `n_per_language` dev clips per language (None: all); with `scoring`
+        (a search's objective and references), the rung's objectives too (`scores`)."""
+        import torch
+
         from lors_search.merging import resolve_plan
 
+        params = unpacked(params)
         merge_seconds = 0.0
         if params != self._merged:
             started = time.perf_counter()
@@ -149,6 +163,7 @@ class WorkerActor:
         self.runs += 1
         return {
             "cells": result.cells,
+            "scores": None if scoring is None else unpacked(scoring)(result.cells, n_per_language),
             "merge_seconds": merge_seconds,
             "eval_seconds": eval_seconds,
             "rows_decoded": result.rows_decoded,

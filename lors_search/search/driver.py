@@ -7,9 +7,11 @@ Tune's pickles, and runs the rest of its budget as a fresh Tune experiment. The 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,6 +169,32 @@ def _build_tuner(
     return tuner, recorder
 
 
+@contextlib.contextmanager
+def _without_tune_loggers() -> Iterator[None]:
+    """Tune's default per-trial loggers off for one fit (Ray 2.60 reads TUNE_DISABLE_AUTO_CALLBACK_LOGGERS when
+    `fit` creates its callbacks): the CSV, JSON and TensorBoard files of every trial cost ~12 ms per result and
+    per trial end on the driver, between a trial's last result and the next trial's start, and duplicate what
+    trials.parquet and the study keep (each trial's result, each rung's score). Without their files the
+    ResultGrid that `fit` returns (never used here) warns that it found no metrics: that warning is dropped."""
+    name = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+    before = os.environ.get(name)
+    os.environ[name] = "1"
+    analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    analysis.addFilter(_no_missing_metrics)
+    try:
+        yield
+    finally:
+        analysis.removeFilter(_no_missing_metrics)
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def _no_missing_metrics(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Failed to fetch metrics")
+
+
 def trial_dirname(trial: Any) -> str:
     """A Tune trial's folder under tune/<study>-session-<n>/: its Optuna number and Tune id."""
     return f"trial_{trial.config.get('optuna_trial', 'x')}_{trial.trial_id}"
@@ -280,6 +308,7 @@ def _run_search(
     from lors_search.runtime.spec import spec_from_space
     from lors_search.search.continuation import study_counts
     from lors_search.search.storage import close_study_storages
+    from lors_search.runtime.trial_call import Packed, Scoring
     from lors_search.search.trainable import TrialContext, fidelity_levels
 
     started = time.perf_counter()
@@ -334,7 +363,8 @@ def _run_search(
                 raise UserError(f"the objective is undefined on this dev set: {exc}") from None
             run = run_dir.update_run(references=per_rung[rungs[-1]], references_per_rung=per_rung)
         levels = fidelity_levels(len(rungs), space.fidelity.reduction_factor)
-        context = TrialContext(scorer=space.scorer, rungs=rungs, levels=levels, references=per_rung,
+        scoring = Packed(Scoring(space.scorer, per_rung))  # unpacked by the workers, not by the trial process
+        context = TrialContext(names=tuple(names), rungs=rungs, levels=levels, scoring=scoring,
                                namespace=session.namespace)
         if resume:
             continuation = _continuation(space, run_dir, run, budget, levels)
@@ -353,7 +383,11 @@ def _run_search(
                     f"searching: {layout.describe()}, rungs {list(rungs)} clips/language, study {run['study_name']}, "
                     f"Ray namespace {session.namespace} (job {ray.get_runtime_context().get_job_id()})"
                 )
-                tuner.fit()
+                try:
+                    with _without_tune_loggers():
+                        tuner.fit()
+                finally:
+                    recorder.flush()  # every finished trial on disk before the driver reads the run directory
                 if recorder.write_error is not None:
                     raise UserError(recorder.write_error)
             # Tune returns normally after Ctrl-C too: finished means the study holds the whole budget finished

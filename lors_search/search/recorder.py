@@ -6,16 +6,25 @@ best.yaml/best.json when a full-fidelity trial beats the best (lors_search.rundi
 It is pickled with Tune's experiment checkpoints (never read back: a resumed run starts a fresh experiment),
 so it holds only plain values and reloads its table lazily.
 
+The search's recorder (`make_recorder`) writes in the background: the record, the progress line and the next
+trial's start do not wait for trials.parquet's rewrite and fsync (~20-30 ms per trial, on Tune's critical path
+between one trial and the next). One writer thread writes the latest table (and best.* when the best changed),
+in order, tens of milliseconds after the trial finished; `flush()` waits for it (the driver calls it when
+Tune returns). A driver killed before a write lands loses that trial's row only; the study already holds
+the trial, so a resumed run runs it again, as for a driver killed between Optuna's tell and the write.
+
 When the run directory cannot be written (a full disk, a read-only directory) it keeps what is on disk
-(every file is replaced atomically, so earlier rows stay), forgets the row it could not write (the study
-still holds the trial, so a resumed run runs it again), records one line in `write_error`, and
+(every file is replaced atomically, so earlier rows stay), forgets the rows it could not write (the study
+still holds the trials, so a resumed run runs them again), records one line in `write_error`, and
 `RecorderStopper` ends the experiment; the driver reports the line.
 """
 
 from __future__ import annotations
 
 import math
+import queue
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +36,8 @@ from ray.tune.stopper import Stopper
 
 from lors_search.merging.params import MergeParams
 from lors_search.rundir import RunDir, TrialRecord, TrialTable, now, write_best
-from lors_search.search.searcher import FIDELITY_KEY, MERGE_KEY
+from lors_search.runtime.trial_call import unpacked
+from lors_search.search.trainable import FIDELITY_KEY, MERGE_KEY
 from lors_search.space import CompiledSpace, ParamMapper, Scorer
 
 
@@ -65,10 +75,12 @@ class RunRecorder(Callback):
         budget: int | None = None,
         time_budget_s: float | None = None,
         namespace: str | None = None,
+        background: bool = False,
     ) -> None:
         """`mapper` and `scorer`: the space's (a trial's merge config; its objectives). `budget`: the trials the
         run holds when finished (the progress lines then count towards it and estimate the time left from this
-        session's pace, capped by `time_budget_s`). `namespace`: the Ray namespace of the session's lease pool."""
+        session's pace, capped by `time_budget_s`). `namespace`: the Ray namespace of the session's lease pool.
+        `background`: write the run directory from a writer thread (see the module's docstring)."""
         self.run_root = str(run_root)
         self.namespace = namespace
         self.mapper = mapper
@@ -85,10 +97,13 @@ class RunRecorder(Callback):
         self._metrics: Any = None
         self._best: float | None = None
         self.write_error: str | None = None
+        self.background = background
+        self._writer: _Writer | None = None
+        self._pool: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_table=None, _metrics=None, _best=None)
+        state.update(_table=None, _metrics=None, _best=None, _writer=None, _pool=None)
         return state
 
     # ---- Tune hooks -------------------------------------------------------------------------------------
@@ -98,6 +113,9 @@ class RunRecorder(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.record(trial, error=True)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
 
     # ---- recording --------------------------------------------------------------------------------------
 
@@ -133,9 +151,11 @@ class RunRecorder(Callback):
 
             from lors_search.runtime.names import POOL_NAME
 
-            ray.get_actor(POOL_NAME, namespace=self.namespace).release.remote(trial_id)
+            if self._pool is None:  # looked up once: the handle stays valid across the pool's restarts
+                self._pool = ray.get_actor(POOL_NAME, namespace=self.namespace)
+            self._pool.release.remote(trial_id)
         except Exception:  # noqa: BLE001 - no pool (tests of the recorder alone) or it is restarting
-            pass
+            self._pool = None
 
     def build_record(
         self, trial_id: str, config: Mapping[str, Any], result: Mapping[str, Any], error: bool, retries: int = 0
@@ -150,7 +170,7 @@ class RunRecorder(Callback):
         else:
             state = "PRUNED"
         params = dict(config.get("params") or {})
-        merge = config.get(MERGE_KEY)
+        merge = unpacked(config.get(MERGE_KEY))
         scored = {} if state == "FAIL" else result
         try:
             merge_config = merge_config_yaml(self.mapper, merge) if merge is not None else ""
@@ -184,21 +204,32 @@ class RunRecorder(Callback):
             return record  # the experiment is stopping: nothing more is recorded
         table = self.table
         before = table.best(self.mode)
-        try:
-            added = table.add(record)  # on a failed write the table forgets it: a resumed run runs it again
-        except OSError as exc:
-            self._failed(table.path, exc)
-            return record
+        if self.background:
+            added = record.number not in table
+            if added:
+                table.records[record.number] = record  # on disk once the writer has written this snapshot
+        else:
+            try:
+                added = table.add(record)  # on a failed write the table forgets it: a resumed run runs it again
+            except OSError as exc:
+                self._failed(table.path, exc)
+                return record
         improved = False
+        best = None
         if added and record.state == "COMPLETE":
             best = table.best(self.mode)  # ties go to the lower trial number, in best.* as in the progress lines
-            if best is not None and (before is None or best.number != before.number):
+            improved = best is not None and (before is None or best.number != before.number)
+            if improved:
                 self._best = best.objective
-                try:
-                    write_best(RunDir(Path(self.run_root)), best)
-                except OSError as exc:
-                    self._failed(RunDir(Path(self.run_root)).best_yaml, exc)
-                improved = True
+                if not self.background:
+                    try:
+                        write_best(RunDir(Path(self.run_root)), best)
+                    except OSError as exc:
+                        self._failed(RunDir(Path(self.run_root)).best_yaml, exc)
+        if added and self.background:
+            if self._writer is None:
+                self._writer = _Writer(self)
+            self._writer.submit(dict(table.records), best if improved else None)
         if added:
             self._observe(record, improved)
             if self.echo:
@@ -208,6 +239,18 @@ class RunRecorder(Callback):
     def _failed(self, path: Path, exc: OSError) -> None:
         reason = exc.strerror or str(exc)
         self.write_error = f"cannot write {path}: {reason}; the trials recorded before are kept, resume once it is writable"
+
+    def flush(self) -> None:
+        """Wait until the background writer has written every record added so far; after a failed write, forget
+        the records that are not on disk (a resumed run runs them again)."""
+        writer = self._writer
+        if writer is None:
+            return
+        writer.wait()
+        if writer.lost and self._table is not None:
+            for number in writer.lost:
+                self._table.records.pop(number, None)
+            writer.lost.clear()
 
     def _observe(self, record: TrialRecord, improved: bool) -> None:
         try:
@@ -262,10 +305,68 @@ def make_recorder(
     run_dir: RunDir, space: CompiledSpace, max_level: float, echo: bool = True, budget: int | None = None,
     namespace: str | None = None,
 ) -> RunRecorder:
+    """The search's recorder: it writes in the background (call `flush()` when Tune returns)."""
     return RunRecorder(
         str(run_dir.root.resolve()), space.mapper, space.scorer, max_level, echo, budget, space.space.budget.time_budget_s,
-        namespace,
+        namespace, background=True,
     )
+
+
+class _Writer:
+    """The recorder's writer thread: writes the newest submitted table snapshot to trials.parquet, then best.*
+    when a snapshot carried a new best. Snapshots that queued up while it wrote are folded into one write (the
+    newest table holds every older row). After a failed write it sets the recorder's `write_error`, lists the
+    trials that are not on disk in `lost` and writes nothing more."""
+
+    def __init__(self, recorder: RunRecorder) -> None:
+        self.recorder = recorder
+        self.lost: set[int] = set()
+        self._on_disk: set[int] = set(recorder.table.records)  # what trials.parquet held when the writer started
+        self._jobs: queue.Queue[tuple[dict[int, TrialRecord], TrialRecord | None]] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="lors-recorder-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, records: dict[int, TrialRecord], best: TrialRecord | None) -> None:
+        self._jobs.put((records, best))
+
+    def wait(self) -> None:
+        self._jobs.join()
+
+    def _loop(self) -> None:
+        while True:
+            jobs = [self._jobs.get()]
+            while True:
+                try:
+                    jobs.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                records = jobs[-1][0]
+                bests = [best for _, best in jobs if best is not None]
+                self._write(records, bests[-1] if bests else None)
+            finally:
+                for _ in jobs:
+                    self._jobs.task_done()
+
+    def _write(self, records: dict[int, TrialRecord], best: TrialRecord | None) -> None:
+        recorder = self.recorder
+        if recorder.write_error is not None:
+            self.lost.update(n for n in records if n not in self._on_disk)
+            return
+        run_dir = RunDir(Path(recorder.run_root))
+        table = TrialTable(run_dir.trials_parquet, records)  # a snapshot: the recorder's table grows meanwhile
+        try:
+            table.write()
+        except OSError as exc:
+            recorder._failed(table.path, exc)
+            self.lost.update(n for n in records if n not in self._on_disk)
+            return
+        self._on_disk = set(records)
+        if best is not None:
+            try:
+                write_best(run_dir, best)
+            except OSError as exc:
+                recorder._failed(run_dir.best_yaml, exc)
 
 
 def _float(value: Any) -> float | None:

@@ -22,11 +22,12 @@ from ray.tune.search.optuna import OptunaSearch
 
 from lors_search.merging.params import MergeParams
 from lors_search.search.scheduler import SEED_KEY
+from lors_search.runtime.trial_call import Packed
+from lors_search.search.trainable import FIDELITY_KEY, MERGE_KEY
+
+__all__ = ["FIDELITY_KEY", "MERGE_KEY", "FidelityOptunaSearch"]
 
 logger = logging.getLogger(__name__)
-
-FIDELITY_KEY = "fidelity_level"
-MERGE_KEY = "merge"  # a trial config's MergeParams, what its worker merges and its record keeps
 
 
 class FidelityOptunaSearch(OptunaSearch):
@@ -34,7 +35,7 @@ class FidelityOptunaSearch(OptunaSearch):
 
     Each suggested config is `{"optuna_trial": number, "params": {flat Optuna params}}`, plus `"seed": True`
     for a seed point (from `points_to_evaluate`) and, given `to_params` (the space's `ParamMapper`),
-    `"merge": MergeParams`.
+    `"merge": Packed(MergeParams)` (the trial process forwards it to its worker without importing the class).
     """
 
     def __init__(
@@ -59,7 +60,7 @@ class FidelityOptunaSearch(OptunaSearch):
         if self._is_enqueued(ot_trial):
             suggested[SEED_KEY] = True  # a seed point: SeedFirstASHA runs it to full fidelity
         if self._to_params is not None:
-            suggested[MERGE_KEY] = self._to_params(suggested["params"])
+            suggested[MERGE_KEY] = Packed(self._to_params(suggested["params"]))
         return suggested
 
     def _is_enqueued(self, ot_trial: optuna.Trial) -> bool:

@@ -360,3 +360,52 @@ def test_recorder_keeps_what_is_on_disk_when_the_run_directory_cannot_be_written
     (run_root / "trials.parquet").rmdir()
     recorder.table.write()
     assert list(TrialTable(run_root / "trials.parquet").records.values()) == [first]
+
+
+def test_background_recorder_writes_the_same_files_and_keeps_what_is_on_disk_on_a_failed_write(tmp_path: Path) -> None:
+    """The search's recorder writes from a thread: after flush() the same trials.parquet and best.* as the
+    synchronous recorder; a failed write sets write_error and forgets the rows not on disk."""
+    import dataclasses
+    import json
+
+    from lors_search.rundir import TrialRecord, TrialTable
+    from lors_search.search.recorder import RecorderStopper, RunRecorder
+
+    def recorder(root: Path, background: bool) -> RunRecorder:
+        return RunRecorder(str(root), _FakeMapper(["/e/de"]), _scorer("normalized_performance"), max_level=2.0,
+                           echo=False, background=background)
+
+    cells = {"de/transcribe": {"wer": 0.2, "cer": 0.1, "n": 4}}
+    records = []
+    for number, (objective, level) in enumerate([(0.5, 2.0), (0.7, 1.0), (0.6, 2.0), (0.9, 2.0), (0.8, 2.0)]):
+        result = {"objective": objective, "normalized_performance": objective, "n_per_language": 8,
+                  FIDELITY_KEY: level, "cells": cells}
+        config = {"optuna_trial": number, "params": {"density": 0.1 * (number + 1)},
+                  "merge": _merge("lors", density=0.1 * (number + 1))}
+        records.append(recorder(tmp_path / "x", False).build_record(f"t{number}", config, result, error=False))
+    sync, background = recorder(tmp_path / "sync", False), recorder(tmp_path / "bg", True)
+    for record in records:
+        sync.add(record)
+        background.add(record)
+    background.flush()
+    for name in ("trials.parquet", "best.yaml", "best.json"):
+        assert (tmp_path / "bg" / name).read_bytes() == (tmp_path / "sync" / name).read_bytes(), name
+    assert json.loads((tmp_path / "bg" / "best.json").read_text())["trial"] == 3
+    assert pickle.loads(pickle.dumps(background)).table.counts() == {"COMPLETE": 4, "PRUNED": 1, "FAIL": 0}
+
+    run_root = tmp_path / "bg"
+    (run_root / "trials.parquet").unlink()
+    (run_root / "trials.parquet").mkdir()  # os.replace onto a directory fails like a read-only run directory
+    late = TrialRecord(number=7, state="PRUNED", objective=0.6, objectives={"normalized_performance": 0.6},
+                       n_per_language=4)
+    background.add(late)
+    background.flush()
+    assert background.write_error is not None
+    assert background.write_error.startswith(f"cannot write {run_root / 'trials.parquet'}")
+    assert sorted(background.table.records) == [0, 1, 2, 3, 4] and RecorderStopper(background).stop_all()
+    background.add(dataclasses.replace(late, number=8))  # the experiment is stopping: nothing more is recorded
+    background.flush()
+    assert sorted(background.table.records) == [0, 1, 2, 3, 4]
+    (run_root / "trials.parquet").rmdir()
+    background.table.write()
+    assert sorted(TrialTable(run_root / "trials.parquet").records) == [0, 1, 2, 3, 4]
