@@ -169,7 +169,7 @@ def _score_other_model(
 class _Merges:
     """The merged models of a comparison, scored through the resident `scorer`: a merge scored before (its
     `merge_key` known to the score cache, with every row asked for) is read back without preparing the experts or
-    merging; the experts are prepared once, on the first merge that must be decoded, up to the ranks any of
+    merging; the experts are prepared once, on the first merge not found by its key, up to the ranks any of
     `configs` needs."""
 
     def __init__(
@@ -178,7 +178,7 @@ class _Merges:
     ) -> None:
         self.scorer, self.configs, self.grams, self.device, self.say = scorer, list(configs), dict(grams), device, say
         self.service: MergeService | None = None
-        self.decoded = 0  # merges that were not all in the cache
+        self.merged = 0  # merges done (not found by key with every row asked for)
 
     def _prepared(self) -> MergeService:
         if self.service is None:
@@ -203,7 +203,7 @@ class _Merges:
                 return {split: (_cells(rows), rows) for split, rows in found.items() if rows is not None}
         if cached_only:
             return None
-        self.decoded += 1
+        self.merged += 1
         self._prepared().merge_into(scorer.target, config.merge_params())
         scorer.changed()
         out = {split: scorer.score(split, languages) for split in splits}
@@ -231,19 +231,23 @@ def recipe_configs(config: MergeConfig) -> tuple[MergeConfig, MergeConfig]:
 def score_recipes(space: Any, *, device: torch.device | str = "cpu", progress: Progress | None = None) -> int:
     """Task arithmetic 1/N and paper-default LoRS of `space`'s experts decoded on every dev and test clip into
     the score cache kept with its data, so that every report on this benchmark reads them (the demo's scoring
-    phase). Returns how many of the two had to be decoded."""
+    phase). Returns how many of the two had rows to decode."""
     say = progress or (lambda message: None)
     device = torch.device(device)
     data = DevData.of_space(space)
     recipes = recipe_configs(space.mapper.merge_config(_task_arithmetic()))
     scorer = _Scorer(recipes[0].base, data, None, device, False, ScoreCache(data.path))
     merges = _Merges(scorer, recipes, {}, device, say)
+    cache = scorer.cache
+    assert cache is not None
+    decoded = 0
     for label, config in zip(("task arithmetic 1/N", "LoRS paper defaults"), recipes, strict=True):
-        decoded = merges.decoded
+        misses = cache.misses
         merges.rows(config, (data.split, "test"))
-        say(f"{label}: dev and test {'decoded' if merges.decoded > decoded else 'cached'}")
+        decoded += cache.misses > misses
+        say(f"{label}: dev and test {'decoded' if cache.misses > misses else 'cached'}")
     scorer.close()
-    return merges.decoded
+    return decoded
 
 
 def compare_models(
@@ -289,11 +293,10 @@ def compare_models(
         return ModelScores(label, kind, dev=dev, test=test_cells, note=note, dev_rows=dev_rows, test_rows=test_rows)
 
     def merged(label: str, kind: str, merge: MergeConfig, note: str = "") -> ModelScores:
-        before = merges.decoded, store.misses if store else 0
+        misses = store.misses if store else 0
         results = merges.rows(merge, splits)
         assert results is not None
-        cached = store is not None and (merges.decoded, store.misses) == before
-        return column(label, kind, results, cached, note)
+        return column(label, kind, results, store is not None and store.misses == misses, note)
 
     # The search's best: the dev cells shown are as the search measured them (export re-measures and verifies
     # them); its rows feed the bootstrap.
@@ -309,12 +312,12 @@ def compare_models(
 
     selection = []
     for number, other in others:
-        before = merges.decoded, store.misses if store else 0
+        misses = store.misses if store else 0
         found = merges.rows(other, ("test",), cached_only=not decode_candidates)
         if found is None:
             continue  # not scored on test before, and not asked to
         test_cells, test_rows = found["test"]
-        cached = store is not None and (merges.decoded, store.misses) == before
+        cached = store is not None and store.misses == misses
         say(f"{'cached' if cached else 'scored'} candidate trial {number} on test")
         selection.append(ModelScores(f"trial {number}", "candidate", test=test_cells, test_rows=test_rows))
 
