@@ -196,8 +196,10 @@ def _content_hash(path: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
     return model_dir_hash(path) if Path(path).is_dir() else file_hash(path)
 
 
+@functools.lru_cache(maxsize=1)
 def _merging_code_hash() -> str:
-    """The merge maths' source: a change to any method gives other merges, so keys made before it are not read."""
+    """The merge maths' source: a change to any method gives other merges, so keys made before it are not read
+    (read once per process: a report keys a dozen merges)."""
     import hashlib
     from pathlib import Path
 

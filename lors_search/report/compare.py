@@ -183,9 +183,8 @@ class _Merges:
     def _prepared(self) -> MergeService:
         if self.service is None:
             service = MergeService.from_config(self.configs[0], device=self.device, progress=self.say)
-            plans = [service.plan(config.merge_params()) for config in self.configs]
-            space_ranks = [plan.max_ranks() for plan in plans]
-            service.prepare(combined_max_ranks(*space_ranks), self.grams)
+            ranks = [service.plan(config.merge_params()).max_ranks() for config in self.configs]
+            service.prepare(combined_max_ranks(*ranks), self.grams)
             self.service = service
         return self.service
 
